@@ -1,0 +1,200 @@
+"""Dataclasses that describe models, variants and runs, with no framework code.
+
+Both `impls_torch` and `impls_tf` build from these; parity tests check they agree.
+Shapes are channels-last (H, W, C); the PyTorch side converts at its edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+# Layer kinds understood by both framework builders.
+LAYER_KINDS = (
+    "dense",  # units, bias
+    "conv",  # units=filters, kernel, stride, padding, bias
+    "convt",  # transposed conv, same fields as conv
+    "bn",  # batch norm, eps 1e-5, momentum 0.1 (PyTorch terms) on both sides
+    "act",  # act in ACTIVATIONS, alpha for lrelu
+    "dropout",  # rate
+    "reshape",  # shape (H, W, C)
+    "flatten",  # channels-last (H, W, C) order on both sides
+    "upsample",  # nearest, factor=stride
+    "maxpool",  # window=stride=kernel
+)
+ACTIVATIONS = ("relu", "lrelu", "tanh", "sigmoid")
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1  # PyTorch convention; Keras momentum = 1 - this
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a network; parameterised layers carry a name shared by both frameworks."""
+
+    kind: str
+    name: str = ""
+    units: int = 0
+    kernel: int = 0
+    stride: int = 1
+    padding: str = "same"
+    bias: bool = True
+    act: str = ""
+    alpha: float = 0.0
+    rate: float = 0.0
+    shape: tuple[int, ...] = ()
+
+    @property
+    def has_params(self) -> bool:
+        return self.kind in ("dense", "conv", "convt", "bn")
+
+
+def dense(name: str, units: int, bias: bool = True) -> Layer:
+    return Layer("dense", name, units=units, bias=bias)
+
+
+def conv(name: str, filters: int, k: int, s: int, padding: str = "same", bias: bool = True) -> Layer:
+    return Layer("conv", name, units=filters, kernel=k, stride=s, padding=padding, bias=bias)
+
+
+def convt(name: str, filters: int, k: int, s: int, padding: str = "same", bias: bool = True) -> Layer:
+    return Layer("convt", name, units=filters, kernel=k, stride=s, padding=padding, bias=bias)
+
+
+def bn(name: str) -> Layer:
+    return Layer("bn", name)
+
+
+def act(kind: str, alpha: float = 0.0) -> Layer:
+    if kind not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {kind!r}")
+    return Layer("act", act=kind, alpha=alpha)
+
+
+def lrelu(alpha: float) -> Layer:
+    return act("lrelu", alpha)
+
+
+def dropout(rate: float) -> Layer:
+    return Layer("dropout", rate=rate)
+
+
+def reshape(*shape: int) -> Layer:
+    return Layer("reshape", shape=tuple(shape))
+
+
+def flatten() -> Layer:
+    return Layer("flatten")
+
+
+def upsample(factor: int = 2) -> Layer:
+    return Layer("upsample", stride=factor)
+
+
+def maxpool(size: int = 2) -> Layer:
+    return Layer("maxpool", kernel=size, stride=size)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A sequential network: input shape (channels-last) and its layers."""
+
+    name: str  # "G" or "D"
+    input_shape: tuple[int, ...]
+    layers: tuple[Layer, ...]
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A generator/discriminator pair with its noise and data conventions."""
+
+    name: str
+    generator: Network
+    discriminator: Network
+    z_dim: int
+    noise: str  # "uniform" (-1, 1) or "normal" (0, 1)
+    image_shape: tuple[int, int, int]  # H, W, C
+    data_range: tuple[float, float]  # range the real data is scaled to
+    init: str  # "fan_in_uniform" or "dcgan"
+    n_classes: int = 0  # > 0 when G takes a one-hot label (cgan)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One update rule, computed identically by both frameworks (see impls_*/optim.py).
+
+    adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+             p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)   (PyTorch's rule)
+    rmsprop: v = alpha v + (1-alpha) g^2; p -= lr * g / (sqrt(v) + eps)  (not centred)
+    """
+
+    name: str  # "adam" or "rmsprop"
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    alpha: float = 0.99  # rmsprop decay
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named entry of the registry: architecture, objective, data and training setup."""
+
+    name: str
+    arch: str
+    objective: str
+    dataset: str
+    batch_size: int
+    optimizer: OptimizerSpec
+    n_critic: int = 1
+    d_out: int = 1
+    g_conditional: bool = False
+    critic_bn: bool = True
+    labeled_fraction: float = 1.0
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs to perform one run; its hash is the run id."""
+
+    variant: str
+    framework: str  # "torch" or "tf"
+    seed: int = 0
+    steps: int = 30
+    warmup: int = 3
+    batch_size: int = 0  # 0: the variant's default
+    repeat: int = 0
+    device: str = "cpu"  # "cpu" or a GPU index such as "0"
+    threads: int = 0  # 0: all cores
+    deterministic: bool = False
+    dataset: str = ""  # "": the variant's dataset
+    data_dir: str = ""
+    timeout: float = 900.0
+    mode: str = ""  # "": the framework's default (torch eager, tf function)
+    intervals: int = 10
+    fid_samples: int = 0
+    labeled_fraction: float = -1.0  # < 0: the variant's value
+    suite: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # Fields that do not change what is measured, so they are left out of the id.
+    _NOT_IN_ID = ("timeout", "suite", "data_dir")
+
+    @property
+    def run_id(self) -> str:
+        d = {k: v for k, v in self.to_dict().items() if k not in self._NOT_IN_ID}
+        blob = json.dumps(d, sort_keys=True).encode()
+        return f"{self.variant}-{self.framework}-s{self.seed}-r{self.repeat}-{hashlib.sha1(blob).hexdigest()[:10]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def with_(self, **changes: Any) -> RunSpec:
+        return replace(self, **changes)
