@@ -34,9 +34,7 @@ VARIANTS: dict[str, Variant] = {
         Variant("ssgan", "upsample28", "ssgan", "mnist", 64, _ADAM_SEED, d_out=11),
         Variant("cgan", "upsample28", "cgan", "mnist", 64, _ADAM_SEED, d_out=11, g_conditional=True),
         Variant("dcgan-cifar", "dcgan32", "ns", "cifar10", 100, _ADAM_DCGAN),
-        Variant(
-            "wgan-gp-64", "dcgan64", "wgan-gp", "image-folder", 64, _ADAM_GP, n_critic=5, critic_bn=False
-        ),
+        Variant("wgan-gp-64", "dcgan64", "wgan-gp", "image-folder", 64, _ADAM_GP, n_critic=5, critic_bn=False),
     )
 }
 

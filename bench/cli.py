@@ -1,0 +1,141 @@
+"""`python -m bench`: run suites, list what exists, and the other commands.
+
+Every user error prints one line `error: ...` to stderr and exits 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.spec import RunSpec
+from bench.suites import BUILTIN, FRAMEWORKS, expand, get_suite, load_suite_file, override
+from bench.variants import VARIANTS
+
+INSTALL_HINT = {"torch": "pip install torch==2.13.0", "tf": "pip install tensorflow-cpu==2.21.0"}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
+        raise BenchError(message)
+
+
+def _csv(kind: type):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+
+    return parse
+
+
+def _device(text: str) -> str:
+    if text == "cpu" or text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"device must be 'cpu' or a GPU index such as 0, got {text!r}")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m bench", description="Fair PyTorch vs TensorFlow 2 GAN benchmarks.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    r = sub.add_parser("run", help="run a suite of benchmark runs")
+    src = r.add_mutually_exclusive_group()
+    src.add_argument("--suite", default="quick", help=f"built-in suite: {', '.join(BUILTIN)}")
+    src.add_argument("--suite-file", help="a suite in TOML (keys: the Suite fields, see README)")
+    r.add_argument("--variants", type=_csv(str), help="comma-separated variant names")
+    r.add_argument("--frameworks", type=_csv(str), help="torch,tf")
+    r.add_argument("--steps", type=int, help="timed training steps per run")
+    r.add_argument("--warmup", type=int, help="untimed warm-up steps (>= 1: the first traces/compiles)")
+    r.add_argument("--batch-size", type=_csv(int), help="batch size(s); several make a sweep")
+    r.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
+    r.add_argument("--repeats", type=int, help="repeats of each run")
+    r.add_argument("--device", type=_device, default="cpu", help="cpu, or a GPU index")
+    r.add_argument("--threads", type=int, default=0, help="intra-op threads (0: framework default)")
+    r.add_argument("--deterministic", action="store_true", help="turn on the frameworks' determinism flags")
+    r.add_argument("--dataset", default="", help="dataset instead of each variant's own")
+    r.add_argument("--data-dir", default="", help="directory holding the dataset files")
+    r.add_argument("--results-dir", default="results", help="where result tables go")
+    r.add_argument("--timeout", type=float, help="seconds before a run is killed and recorded as timeout")
+    r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
+    r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
+    sub.add_parser("list", help="variants, suites, datasets and which frameworks import here")
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    suite = load_suite_file(args.suite_file) if args.suite_file else get_suite(args.suite)
+    if args.threads < 0:
+        raise BenchError(f"threads must be >= 0, got {args.threads}")
+    suite = override(
+        suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
+        batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
+        fid_samples=args.fid_samples,
+    )  # fmt: skip
+    for fw in suite.frameworks:
+        module = {"torch": "torch", "tf": "tensorflow"}[fw]
+        if importlib.util.find_spec(module) is None:
+            raise BenchError(
+                f"framework {fw!r} is not installed ({INSTALL_HINT[fw]}), or leave it out with --frameworks"
+            )
+    if args.dataset:
+        from bench.data import DATASETS
+
+        if args.dataset not in DATASETS:
+            raise BenchError(f"unknown dataset {args.dataset!r}; known: {', '.join(DATASETS)}")
+    base = RunSpec(variant="", framework="", device=args.device, threads=args.threads,
+                   deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir)  # fmt: skip
+    specs = expand(suite, base)
+    from bench.executor import run_specs
+
+    results_dir = Path(args.results_dir)
+    print(f"suite {suite.name}: {len(specs)} runs -> {results_dir}", file=sys.stderr)
+    rows = run_specs(specs, results_dir, force=args.force)
+    failed = [r for r in rows if r["status"] in ("failed", "timeout")]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    print(f"done: {len(rows)} runs executed, {len(failed)} failed, {len(skipped)} skipped; tables in {results_dir}")
+    for r in skipped:
+        print(f"  skipped {r['variant']} {r['framework']}: {r['reason']}")
+    for r in failed:
+        print(f"  {r['status']} {r['variant']} {r['framework']}: {r['reason']}")
+    return 1 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.data import DATASETS, dataset_available
+    from bench.environment import framework_importable
+
+    print("variants:")
+    for v in VARIANTS.values():
+        setup = f"{v.arch:<11} {v.objective:<8} {v.dataset:<13} batch {v.batch_size:<4} n_critic {v.n_critic}"
+        print(f"  {v.name:<12} {setup}")
+    print("suites:")
+    for s in BUILTIN.values():
+        print(f"  {s.name:<12} {s.description}")
+    print("datasets:")
+    for name, desc in DATASETS.items():
+        present, where = dataset_available(name)
+        print(f"  {name:<14} {desc} [{'found: ' + where if present else 'not found: ' + where}]")
+    print("frameworks:")
+    for fw in FRAMEWORKS:
+        ok, what = framework_importable(fw)
+        print(f"  {fw:<6} {'imports, version ' + what if ok else 'does not import: ' + what}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130

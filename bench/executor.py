@@ -1,0 +1,176 @@
+"""Local executor: one worker subprocess per RunSpec, with a timeout, progress and atomic results.
+
+The orchestrator never imports a framework. A crash, a hang (timeout) or a non-finite loss becomes
+a row with its status and a one-line reason, and the suite goes on. The run row is written last,
+so a suite killed half way leaves only complete runs behind and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.data import dataset_available
+from bench.environment import REPO, environment
+from bench.results import is_finished, table_path, write_table_atomic
+from bench.run_one import spec_columns
+from bench.spec import RunSpec
+from bench.variants import get_variant, variant_arch
+
+MOVED_FILES = {"steps.parquet": "steps", "intervals.parquet": "intervals"}
+
+
+@dataclass
+class Progress:
+    """Prints `[i/N] variant framework: step a/b, x steps/s, ETA` (in place on a terminal)."""
+
+    total: int
+    stream: object = sys.stderr
+    started: float = field(default_factory=time.perf_counter)
+    done_runs: int = 0
+    spent: float = 0.0
+    _last_print: float = 0.0
+
+    def line(self, msg: str, final: bool = False) -> None:
+        tty = getattr(self.stream, "isatty", lambda: False)()
+        now = time.perf_counter()
+        if not final and not tty and now - self._last_print < 10.0:
+            return
+        self._last_print = now
+        end = "\n" if final or not tty else ""
+        print(("\r\033[K" if tty else "") + msg, end=end, file=self.stream, flush=True)
+
+    def eta(self, remaining_runs: int, current_left_s: float) -> str:
+        avg = self.spent / self.done_runs if self.done_runs else 0.0
+        secs = current_left_s + avg * remaining_runs
+        return f"{int(secs // 60)}m{int(secs % 60):02d}s" if self.done_runs or current_left_s else "?"
+
+
+def run_specs(specs: list[RunSpec], results_dir: Path, force: bool = False, log: Callable = print) -> list[dict]:
+    """Run every spec not already finished; return the rows written (skipped-as-done ones excluded)."""
+    progress = Progress(len(specs))
+    rows = []
+    for i, spec in enumerate(specs, 1):
+        head = f"[{i}/{len(specs)}] {spec.variant} {spec.framework} seed {spec.seed}"
+        if not force and is_finished(results_dir, spec.run_id):
+            progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
+            continue
+        t0 = time.perf_counter()
+        row = execute(spec, results_dir, progress, head, len(specs) - i)
+        progress.done_runs += 1
+        progress.spent += time.perf_counter() - t0
+        rows.append(row)
+        progress.line(f"{head}: {summary(row)}", final=True)
+    return rows
+
+
+def summary(row: dict) -> str:
+    if row["status"] in ("ok", "diverged"):
+        s = f"{row['status']}, {row.get('images_per_s', float('nan')):.1f} images/s"
+        return s + (f" ({row['reason']})" if row.get("reason") else "")
+    return f"{row['status']}: {row.get('reason', '')}"
+
+
+def execute(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
+    """One run: skipped row if its data is absent, else a worker; write and return its row."""
+    variant = get_variant(spec.variant)
+    base = {"run_id": spec.run_id, **identity(spec)}
+    present, why = dataset_available(spec.dataset or variant.dataset, spec.data_dir or None)
+    if not present:
+        row = {**base, "status": "skipped", "reason": why, **environment()}
+    else:
+        row = {**base, **run_worker(spec, results_dir, progress, head, remaining)}
+    write_table_atomic(pd.DataFrame([row]), table_path(results_dir, "runs", spec.run_id))
+    return row
+
+
+def identity(spec: RunSpec) -> dict:
+    variant = get_variant(spec.variant)
+    arch = variant_arch(variant)
+    fraction = variant.labeled_fraction if spec.labeled_fraction < 0 else spec.labeled_fraction
+    cols = spec_columns(spec, variant, arch.name, spec.batch_size or variant.batch_size, spec.mode, fraction)
+    return {**cols, "dataset": spec.dataset or variant.dataset, "threads": spec.threads}
+
+
+def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
+    workdir = Path(results_dir) / ".work" / spec.run_id
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    (workdir / "spec.json").write_text(json.dumps(spec.to_dict()))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env["PYTHONUNBUFFERED"] = "1"
+    with open(workdir / "stderr.log", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", str(workdir)],
+            stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True,
+        )  # fmt: skip
+        reader = threading.Thread(target=_follow, args=(proc, progress, head, remaining), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=spec.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            reader.join(5)
+            return {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; worker killed"}
+        except BaseException:
+            _kill(proc)  # Ctrl-C: take the worker down with us, keep what is recorded
+            raise
+        reader.join(5)
+    row = _read_row(workdir, proc.returncode)
+    _collect(workdir, results_dir, spec.run_id)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return row
+
+
+def _follow(proc: subprocess.Popen, progress: Progress, head: str, remaining: int) -> None:
+    for line in proc.stdout:
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "PROGRESS":
+            done, total, rate = int(parts[1]), int(parts[2]), float(parts[3])
+            left = (total - done) / rate if rate > 0 else 0.0
+            eta = progress.eta(remaining, left)
+            progress.line(f"{head}: step {done}/{total}, {rate:.2f} steps/s, suite ETA {eta}")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _read_row(workdir: Path, returncode: int) -> dict:
+    path = workdir / "row.json"
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass
+    lines = [ln for ln in (workdir / "stderr.log").read_text(errors="replace").splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else "no output"
+    return {"status": "failed", "reason": f"worker exited with code {returncode}: {last}"[:500]}
+
+
+def _collect(workdir: Path, results_dir: Path, run_id: str) -> None:
+    """Move the worker's files into the results tables (before the run row is written)."""
+    for name, table in MOVED_FILES.items():
+        if (workdir / name).exists():
+            write_table_atomic(
+                pd.read_parquet(workdir / name).assign(run_id=run_id), table_path(results_dir, table, run_id)
+            )
+    for name, folder in (("samples.npz", "samples"), ("grid.png", "grids")):
+        if (workdir / name).exists():
+            dest = Path(results_dir) / folder / f"{run_id}{Path(name).suffix}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(workdir / name, dest)

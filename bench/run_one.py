@@ -1,0 +1,141 @@
+"""The body of one run inside a worker: data, models, training loop, samples, the run row.
+
+Frameworks enter only through the `runtime` and `train` modules the worker imported; everything
+random comes from `bench.inputs`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.data import check_image_shape, load_dataset
+from bench.environment import environment
+from bench.grids import save_grid
+from bench.inputs import InputStream, fixed_noise, framework_seed, rngs, scale_images, to_uint8
+from bench.loop import LoopResult, train_loop
+from bench.measure import MIB, current_rss_mb, peak_rss_mb, throughput_stats
+from bench.spec import RunSpec, Variant
+from bench.variants import get_variant, variant_arch
+from bench.weights import arch_shapes, count_params, init_weights
+
+GRID_SAMPLES = 64
+DEFAULT_MODES = {"torch": "eager", "tf": "function"}
+
+
+def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> dict:
+    """Perform `spec` and write steps/intervals/samples into `workdir`; return the run row."""
+    baseline_rss = current_rss_mb()
+    seed = framework_seed(spec.seed)
+    runtime.configure(spec.threads, spec.deterministic, seed)
+    variant = get_variant(spec.variant)
+    arch = variant_arch(variant)
+    batch = spec.batch_size or variant.batch_size
+    fraction = variant.labeled_fraction if spec.labeled_fraction < 0 else spec.labeled_fraction
+    ds = load_dataset(spec.dataset or variant.dataset, "train", spec.data_dir or None, arch.image_shape[:2])
+    check_image_shape(ds, arch.image_shape, arch.name)
+
+    mode = spec.mode or DEFAULT_MODES[spec.framework]
+    t0 = time.perf_counter()
+    weights = init_weights(arch, rngs(spec.seed)["init"])
+    trainer = train.Trainer(variant, arch, weights, spec.device, mode, dropout=True, seed=seed)
+    build_s = time.perf_counter() - t0
+    stream = InputStream(ds.images, ds.labels, arch, variant, batch, spec.seed, fraction)
+    res = train_loop(
+        trainer,
+        stream,
+        spec.steps,
+        spec.warmup,
+        spec.intervals,
+        on_progress,
+        reset_memory=lambda: runtime.reset_peak_memory(spec.device),
+    )
+    peak_dev = runtime.peak_device_memory(spec.device)
+    write_steps(res, workdir)
+    save_samples(trainer, arch, variant, spec, workdir)
+    shapes = arch_shapes(arch)
+    row = {
+        **spec_columns(spec, variant, arch.name, batch, mode, fraction),
+        "dataset": ds.name,
+        "dataset_source": ds.source,
+        "offline_default": bool(ds.offline_default),
+        "status": "ok" if res.divergence_step < 0 else "diverged",
+        "reason": "" if res.divergence_step < 0 else f"non-finite loss at step {res.divergence_step}",
+        "steps_done": len(res.steps),
+        **throughput_stats([iv["images_per_s"] for iv in res.intervals]),
+        "step_time_s": float(np.median([iv["seconds"] / iv["steps"] for iv in res.intervals]))
+        if res.intervals
+        else np.nan,
+        "first_step_s": res.first_step_s,
+        "warmup_s": res.warmup_s,
+        "timed_s": res.timed_s,
+        "build_s": build_s,
+        "baseline_rss_mb": baseline_rss,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_increase_mb": peak_rss_mb() - baseline_rss,
+        "peak_device_mem_mb": peak_dev / MIB if peak_dev is not None else np.nan,
+        "params_g": count_params(shapes, "G."),
+        "params_d": count_params(shapes, "D."),
+        **final_losses(res),
+        "divergence_step": res.divergence_step,
+        "d_test_accuracy": test_accuracy(trainer, variant, arch, spec) if variant.objective == "ssgan" else np.nan,
+        **environment(),
+        **runtime.info(spec.device),
+    }
+    return row
+
+
+def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: str, fraction: float) -> dict:
+    return {
+        "suite": spec.suite,
+        "variant": spec.variant,
+        "framework": spec.framework,
+        "mode": mode,
+        "arch": arch,
+        "objective": variant.objective,
+        "seed": spec.seed,
+        "repeat": spec.repeat,
+        "batch_size": batch,
+        "steps": spec.steps,
+        "warmup": spec.warmup,
+        "n_critic": variant.n_critic,
+        "device": spec.device,
+        "deterministic": spec.deterministic,
+        "labeled_fraction": fraction,
+    }
+
+
+def final_losses(res: LoopResult) -> dict[str, float]:
+    """Mean losses over the last 10% of steps (at least one)."""
+    if not res.steps:
+        return {"loss_d_final": np.nan, "loss_g_final": np.nan}
+    tail = res.steps[-max(1, len(res.steps) // 10) :]
+    return {f"{k}_final": float(np.mean([s[k] for s in tail])) for k in ("loss_d", "loss_g")}
+
+
+def write_steps(res: LoopResult, workdir: Path) -> None:
+    pd.DataFrame(res.steps).to_parquet(workdir / "steps.parquet", index=False)
+    pd.DataFrame(res.intervals).to_parquet(workdir / "intervals.parquet", index=False)
+
+
+def save_samples(trainer, arch, variant: Variant, spec: RunSpec, workdir: Path) -> None:
+    """Images from the fixed noise of the run seed: a grid, and `fid_samples` images for FID."""
+    n = max(GRID_SAMPLES, spec.fid_samples)
+    z, labels = fixed_noise(spec.seed, arch, n, variant.g_conditional)
+    images = to_uint8(trainer.generate(z, labels), arch.data_range)
+    save_grid(images[:GRID_SAMPLES], workdir / "grid.png")
+    if spec.fid_samples > 0:
+        np.savez_compressed(
+            workdir / "samples.npz", images=images[: spec.fid_samples], labels=labels[: spec.fid_samples]
+        )
+
+
+def test_accuracy(trainer, variant: Variant, arch, spec: RunSpec) -> float:
+    """D's accuracy over the K real classes on the test split (ssgan)."""
+    ds = load_dataset(spec.dataset or variant.dataset, "test", spec.data_dir or None, arch.image_shape[:2])
+    logits = trainer.d_logits(scale_images(ds.images, arch.data_range))
+    return float(np.mean(np.argmax(logits[:, :10], axis=1) == ds.labels))

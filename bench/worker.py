@@ -1,0 +1,95 @@
+"""One run in its own process: `python -m bench.worker WORKDIR` (WORKDIR/spec.json in, files out).
+
+The worker sets threads, visible devices and determinism flags in the environment BEFORE importing
+its one framework, trains, and writes into WORKDIR: row.json (the run row), steps.parquet,
+intervals.parquet, samples.npz and grid.png. The orchestrator moves them into the results
+directory. Progress goes to stdout as `PROGRESS done total steps_per_s` lines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.spec import RunSpec
+
+
+def set_environment(spec: RunSpec) -> None:
+    """Environment variables the frameworks read at import time."""
+    if spec.threads > 0:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+            os.environ[var] = str(spec.threads)
+        os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(spec.threads, 2)))
+    os.environ["CUDA_VISIBLE_DEVICES"] = "" if spec.device == "cpu" else str(spec.device)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    if spec.deterministic:
+        os.environ["TF_DETERMINISTIC_OPS"] = "1"
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    if os.environ.get("BENCH_TEST_CRASH") == spec.variant:  # test hook: a worker that dies hard
+        os._exit(3)
+    if os.environ.get("BENCH_TEST_HANG") == spec.variant:  # test hook: a worker that never ends
+        time.sleep(3600)
+
+
+def import_framework(framework: str):
+    """(runtime, train) modules of one framework, or a one-line error naming what is missing."""
+    try:
+        runtime = importlib.import_module(f"impls_{framework}.runtime")
+        train = importlib.import_module(f"impls_{framework}.train")
+    except ImportError as e:
+        raise BenchError(f"framework {framework!r} is not installed or does not import: {e}") from None
+    return runtime, train
+
+
+def progress(done: int, total: int, rate: float) -> None:
+    print(f"PROGRESS {done} {total} {rate:.4f}", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    workdir = Path(argv[0])
+    spec = RunSpec.from_dict(json.loads((workdir / "spec.json").read_text()))
+    started = datetime.now(UTC)
+    set_environment(spec)
+    row: dict = {}
+    try:
+        from bench.run_one import run  # imports numpy-side modules only
+
+        runtime, train = import_framework(spec.framework)
+        row = run(spec, workdir, runtime, train, progress)
+        code = 0
+    except BenchError as e:
+        row = {"status": "failed", "reason": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        code = 1
+    except Exception as e:  # any crash becomes a row; the traceback goes to stderr for the log
+        traceback.print_exc()
+        msg = str(e).strip().splitlines()
+        row = {"status": "failed", "reason": f"{type(e).__name__}: {msg[0] if msg else ''}"[:500]}
+        code = 1
+    row["started_at"] = started.isoformat()
+    row["finished_at"] = datetime.now(UTC).isoformat()
+    row["wall_s"] = (datetime.now(UTC) - started).total_seconds()
+    (workdir / "row.json").write_text(json.dumps(row, default=_json_default))
+    return code
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer, np.floating, np.bool_)):
+        return o.item()
+    if isinstance(o, pd.Timestamp):
+        return o.isoformat()
+    return str(o)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

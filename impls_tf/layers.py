@@ -1,0 +1,96 @@
+"""Build a network from a neutral layer list; layers carry the spec's names (`fc`, `deconv1`, ...).
+
+Images travel channels-last (N, H, W, C), TensorFlow's native layout, so `flatten` and `reshape`
+are plain reshapes in (H, W, C) order and padding is TensorFlow's own "same"/"valid".
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from bench.archs import layer_output_shape
+from bench.spec import BN_EPS, BN_MOMENTUM, Layer, Network
+
+
+class Net:
+    """A sequential network whose parameterised layers are Keras layers named as in the spec."""
+
+    def __init__(self, net: Network, dropout: bool = True, seed: int = 0) -> None:
+        self.spec = net
+        self.dropout_on = dropout
+        self.layers: dict[str, keras.layers.Layer] = {}
+        self.dropouts: dict[int, keras.layers.Dropout] = {}
+        shape = tuple(net.input_shape)
+        for i, layer in enumerate(net.layers):
+            if layer.has_params:
+                self.layers[layer.name] = make_layer(layer)
+                self.layers[layer.name].build((None, *shape))
+            elif layer.kind == "dropout":
+                self.dropouts[i] = keras.layers.Dropout(layer.rate, seed=seed + i)
+            shape = layer_output_shape(layer, shape)
+
+    def __call__(self, x: tf.Tensor, training: bool = True) -> tf.Tensor:
+        for i, layer in enumerate(self.spec.layers):
+            x = self.apply_layer(i, layer, x, training)
+        return x
+
+    def apply_layer(self, i: int, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:
+        kind = layer.kind
+        if kind == "bn":
+            return self.layers[layer.name](x, training=training)
+        if layer.has_params:
+            return self.layers[layer.name](x)
+        if kind == "act":
+            return activation(layer, x)
+        if kind == "dropout":
+            return self.dropouts[i](x, training=training and self.dropout_on)
+        if kind == "flatten":
+            return tf.reshape(x, (-1, math.prod(x.shape[1:])))
+        if kind == "reshape":
+            return tf.reshape(x, (-1, *layer.shape))
+        if kind == "upsample":
+            return tf.repeat(tf.repeat(x, layer.stride, axis=1), layer.stride, axis=2)
+        if kind == "maxpool":
+            return tf.nn.max_pool2d(x, layer.kernel, layer.stride, "VALID")
+        raise ValueError(f"unknown layer kind {kind!r}")
+
+    @property
+    def trainable_variables(self) -> list[tf.Variable]:
+        return [v for lay in self.layers.values() for v in lay.trainable_variables]
+
+    def named_variables(self) -> dict[str, keras.Variable]:
+        """Every variable keyed `{layer}.{kernel|bias|gamma|beta|moving_mean|moving_variance}`."""
+        return {f"{name}.{v.name}": v for name, lay in self.layers.items() for v in lay.weights}
+
+
+def make_layer(layer: Layer) -> keras.layers.Layer:
+    """The Keras layer for a parameterised neutral layer; every default is set explicitly."""
+    pad = layer.padding
+    if layer.kind == "dense":
+        return keras.layers.Dense(layer.units, use_bias=layer.bias, name=layer.name)
+    if layer.kind == "conv":
+        return keras.layers.Conv2D(
+            layer.units, layer.kernel, layer.stride, padding=pad, use_bias=layer.bias, name=layer.name
+        )
+    if layer.kind == "convt":
+        return keras.layers.Conv2DTranspose(
+            layer.units, layer.kernel, layer.stride, padding=pad, use_bias=layer.bias, name=layer.name
+        )
+    if layer.kind == "bn":
+        return keras.layers.BatchNormalization(momentum=1.0 - BN_MOMENTUM, epsilon=BN_EPS, name=layer.name)
+    raise ValueError(f"layer kind {layer.kind!r} has no parameters")
+
+
+def activation(layer: Layer, x: tf.Tensor) -> tf.Tensor:
+    if layer.act == "relu":
+        return tf.nn.relu(x)
+    if layer.act == "lrelu":
+        return tf.nn.leaky_relu(x, layer.alpha)
+    if layer.act == "tanh":
+        return tf.tanh(x)
+    if layer.act == "sigmoid":
+        return tf.sigmoid(x)
+    raise ValueError(f"unknown activation {layer.act!r}")

@@ -1,0 +1,34 @@
+"""G and D from the neutral spec, and canonical weights in and out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.convert import canonical_to_tf, check_keys, tf_to_canonical
+from bench.spec import Arch
+from bench.weights import arch_shapes
+from impls_tf.layers import Net
+
+
+def build_models(arch: Arch, dropout: bool = True, seed: int = 0) -> tuple[Net, Net]:
+    return Net(arch.generator, dropout, seed), Net(arch.discriminator, dropout, seed + 1000)
+
+
+def framework_tensors(g: Net, d: Net) -> dict:
+    """Variables keyed `G.fc.kernel` (TensorFlow layout)."""
+    return {f"{p}.{k}": v for p, net in (("G", g), ("D", d)) for k, v in net.named_variables().items()}
+
+
+def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> None:
+    """Assign canonical weights; any missing, unexpected or mis-shaped key is an error."""
+    variables = framework_tensors(g, d)
+    converted = canonical_to_tf(arch, weights)
+    check_keys({k: tuple(v.shape) for k, v in variables.items()}, converted, "weights into TensorFlow")
+    check_keys(arch_shapes(arch), weights, "canonical weights")
+    for k, v in variables.items():
+        v.assign(np.ascontiguousarray(converted[k]))
+
+
+def export_weights(g: Net, d: Net, arch: Arch) -> dict[str, np.ndarray]:
+    tensors = {k: np.array(v.numpy()) for k, v in framework_tensors(g, d).items()}
+    return tf_to_canonical(arch, tensors)

@@ -1,0 +1,50 @@
+"""Process-level settings: threads, determinism, TF32, device placement, memory counters."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def configure(threads: int, deterministic: bool, seed: int) -> None:
+    """Called once after import; environment variables were set by the worker before import."""
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(threads, 2)))
+    tf.config.experimental.enable_tensor_float_32_execution(False)  # float32, as PyTorch is told
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)  # peak memory means what was used
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    tf.random.set_seed(seed)
+
+
+def device_name(device: str) -> str:
+    """The worker hides all but the chosen GPU, so a GPU run is always `/GPU:0` inside it."""
+    return "/CPU:0" if device == "cpu" else "/GPU:0"
+
+
+def sync(device: str) -> None:
+    """Fetching a value waits for the work queued before it; TF has no cheaper public barrier."""
+    if device != "cpu":
+        tf.test.experimental.sync_devices()
+
+
+def reset_peak_memory(device: str) -> None:
+    if device != "cpu":
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def peak_device_memory(device: str) -> int | None:
+    """Peak bytes allocated by TensorFlow on the GPU since the last reset; None on CPU."""
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"]) if device != "cpu" else None
+
+
+def info(device: str) -> dict[str, str | int]:
+    out: dict[str, str | int] = {
+        "framework_version": tf.__version__,
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+    }
+    if device != "cpu":
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        out["gpu_name"] = str(details.get("device_name", "GPU"))
+    return out

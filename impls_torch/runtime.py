@@ -1,0 +1,45 @@
+"""Process-level settings: threads, determinism, TF32, device placement, memory counters."""
+
+from __future__ import annotations
+
+import torch
+
+
+def configure(threads: int, deterministic: bool, seed: int) -> None:
+    """Called once after import; environment variables were set by the worker before import."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(max(1, min(threads, 2)))
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 on both sides; TF is told the same
+    torch.backends.cudnn.allow_tf32 = False
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    torch.manual_seed(seed)
+
+
+def device_name(device: str) -> str:
+    """The worker hides all but the chosen GPU, so a GPU run is always `cuda:0` inside it."""
+    return "cpu" if device == "cpu" else "cuda:0"
+
+
+def sync(device: str) -> None:
+    if device != "cpu":
+        torch.cuda.synchronize()
+
+
+def reset_peak_memory(device: str) -> None:
+    if device != "cpu":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_device_memory(device: str) -> int | None:
+    """Peak bytes allocated by PyTorch on the GPU since the last reset; None on CPU."""
+    return int(torch.cuda.max_memory_allocated()) if device != "cpu" else None
+
+
+def info(device: str) -> dict[str, str | int]:
+    out: dict[str, str | int] = {"framework_version": torch.__version__, "threads": torch.get_num_threads()}
+    if device != "cpu":
+        out["gpu_name"] = torch.cuda.get_device_name(0)
+    return out

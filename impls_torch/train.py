@@ -1,0 +1,165 @@
+"""One GAN training step in PyTorch (eager), fed with the harness's arrays.
+
+A step is n_critic D updates (fresh real batch and noise each), then one G update against the
+just-updated D. Losses come back as device tensors and are fetched in bulk at interval edges, so
+timing does not force a device sync per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.inputs import StepInputs
+from bench.spec import Arch, Variant
+from bench.variants import objective_facts
+from impls_torch import runtime
+from impls_torch.losses import d_loss, g_loss
+from impls_torch.models import build_models, export_weights, load_weights
+from impls_torch.optim import make_optimizer, optimizer_state
+
+METRICS = ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g")
+
+
+class Trainer:
+    def __init__(
+        self,
+        variant: Variant,
+        arch: Arch,
+        weights: dict[str, np.ndarray],
+        device: str = "cpu",
+        mode: str = "eager",
+        dropout: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if mode != "eager":
+            raise ValueError(f"PyTorch mode {mode!r} is not supported (supported: eager)")
+        self.variant, self.arch, self.mode = variant, arch, mode
+        self.device = device
+        self.dev = torch.device(runtime.device_name(device))
+        self.facts = objective_facts(variant.objective)
+        torch.manual_seed(seed)  # dropout masks are the only randomness left to the framework
+        self.G, self.D = build_models(arch, dropout)
+        load_weights(self.G, self.D, arch, weights)
+        self.G.to(self.dev).train()
+        self.D.to(self.dev).train()
+        self.opt_g = make_optimizer(variant.optimizer, self.G.parameters())
+        self.opt_d = make_optimizer(variant.optimizer, self.D.parameters())
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _t(self, a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(self.dev, non_blocking=True)
+
+    def _images(self, x: np.ndarray) -> torch.Tensor:
+        """(.., H, W, C) numpy -> (.., C, H, W) tensor."""
+        return self._t(x).movedim(-1, -3)
+
+    def _g_input(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        if self.variant.g_conditional:
+            return torch.cat([z, F.one_hot(g, 10).to(z.dtype)], 1)
+        return z
+
+    # -- the step -------------------------------------------------------------------------------
+    def train_step(self, inp: StepInputs) -> dict[str, torch.Tensor]:
+        x, y, mask = self._images(inp.x), self._t(inp.y), self._t(inp.mask)
+        z_d, g_d, eps = self._t(inp.z_d), self._t(inp.g_d), self._t(inp.eps)
+        losses_d, norms_d = [], []
+        for i in range(self.variant.n_critic):
+            loss, norm = self.d_update(x[i], y[i], mask[i], z_d[i], g_d[i], eps[i])
+            losses_d.append(loss)
+            norms_d.append(norm)
+        loss_g, norm_g = self.g_update(self._t(inp.z_g), self._t(inp.g_g))
+        return {
+            "loss_d": torch.stack(losses_d).mean(),
+            "loss_g": loss_g,
+            "grad_norm_d": torch.stack(norms_d).mean(),
+            "grad_norm_g": norm_g,
+        }
+
+    def d_loss_value(self, x, y, mask, z, g, eps) -> torch.Tensor:
+        """D's full loss (gradient penalty included) on one batch; grads flow to D only."""
+        with torch.no_grad():
+            fake = self.G(self._g_input(z, g))
+        d_real, d_fake = self.D(x), self.D(fake)
+        loss = d_loss(self.variant.objective, d_real, d_fake, y, mask, g)
+        if self.facts["gp"]:
+            loss = loss + self.facts["gp_lambda"] * gradient_penalty(self.D, x, fake, eps)
+        return loss
+
+    def d_update(self, x, y, mask, z, g, eps) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = self.d_loss_value(x, y, mask, z, g, eps)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(self.D.parameters())
+        self.opt_d.step()
+        clip = float(self.facts["clip"])
+        if clip > 0:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-clip, clip)
+        return loss.detach(), norm
+
+    def g_loss_value(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return g_loss(self.variant.objective, self.D(self.G(self._g_input(z, g))), g)
+
+    def g_update(self, z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.D.requires_grad_(False)  # no D weight gradients in the G step, as TF's tape
+        loss = self.g_loss_value(z, g)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.D.requires_grad_(True)
+        norm = grad_norm(self.G.parameters())
+        self.opt_g.step()
+        return loss.detach(), norm
+
+    # -- results --------------------------------------------------------------------------------
+    def fetch(self, outs: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:
+        """Bring a list of step outputs to the host (one transfer per metric)."""
+        if not outs:
+            return []
+        cols = {k: torch.stack([o[k] for o in outs]).double().cpu().tolist() for k in METRICS}
+        return [{k: cols[k][i] for k in METRICS} for i in range(len(outs))]
+
+    def sync(self) -> None:
+        runtime.sync(self.device)
+
+    @torch.no_grad()
+    def generate(self, z: np.ndarray, labels: np.ndarray, batch: int = 256) -> np.ndarray:
+        """G's images (N, H, W, C) in eval mode (BN running statistics)."""
+        self.G.eval()
+        out = [
+            self.G(self._g_input(self._t(z[i : i + batch]), self._t(labels[i : i + batch])))
+            for i in range(0, len(z), batch)
+        ]
+        self.G.train()
+        return torch.cat(out).movedim(1, -1).cpu().numpy()
+
+    @torch.no_grad()
+    def d_logits(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
+        """D's logits in eval mode, for classification accuracy (ssgan)."""
+        self.D.eval()
+        out = [self.D(self._images(x[i : i + batch])) for i in range(0, len(x), batch)]
+        self.D.train()
+        return torch.cat(out).cpu().numpy()
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        return export_weights(self.G, self.D, self.arch)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        names = {p: f"G.{n}" for n, p in self.G.named_parameters()}
+        names.update({p: f"D.{n}" for n, p in self.D.named_parameters()})
+        return {**optimizer_state(self.opt_g, names), **optimizer_state(self.opt_d, names)}
+
+
+def gradient_penalty(D: torch.nn.Module, x: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """mean((||grad_xhat D(xhat)||_2 - 1)^2), xhat = eps x + (1 - eps) G(z), per sample."""
+    e = eps.view(-1, *([1] * (x.dim() - 1)))
+    xhat = (e * x + (1 - e) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def grad_norm(params) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.sqrt(sum((g.detach() ** 2).sum() for g in grads))
