@@ -164,10 +164,10 @@ def test_bad_requests_and_shape_check() -> None:
         load_dataset("imagenet")
     with pytest.raises(DataError, match="unknown split 'val'"):
         load_dataset("mnist-5k", "val")
-    with pytest.raises(DataError, match="mnist images are 28x28; resizing to 32x32 is only done for image-folder"):
-        load_dataset("mnist", image_size=(32, 32))
+    with pytest.raises(DataError, match="image_size must be two positive integers"):
+        load_dataset("image-folder", image_size=(0, 64))
     assert set(DATASETS) == {"mnist", "mnist-5k", "fashion-mnist", "cifar10", "image-folder"}
-    ds = load_dataset("mnist-5k", "test")
+    ds = load_dataset("mnist-5k", "test", image_size=(32, 32))  # fixed-size datasets keep their size
     check_image_shape(ds, (28, 28, 1), "dcgan28")
     with pytest.raises(
         DataError, match="dataset mnist-5k has images of 28x28x1 but architecture dcgan32 needs 32x32x3"

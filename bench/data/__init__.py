@@ -46,7 +46,12 @@ def load_dataset(
     log: Callable[[str], None] = log_stderr,
     verify: bool = True,
 ) -> Dataset:
-    """Load one split of a dataset. `verify=False` skips the checksums (for your own re-encoded files)."""
+    """Load one split of a dataset. `verify=False` skips the checksums (for your own re-encoded files).
+
+    `image_size` (height, width) is the target size of `image-folder` images; the other datasets
+    have a fixed size (NATIVE_SIZE) and ignore it: callers compare with `check_image_shape`,
+    whose message names the architecture.
+    """
     _check_request(name, split, image_size)
     if name == "image-folder":
         size = (int(image_size[0]), int(image_size[1])) if image_size else folder.DEFAULT_SIZE
@@ -89,11 +94,6 @@ def _check_request(name: str, split: str, image_size: tuple[int, int] | None) ->
         return
     if len(image_size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size):
         raise DataError(f"image_size must be two positive integers (height, width), got {image_size!r}")
-    if name in NATIVE_SIZE and tuple(image_size) != NATIVE_SIZE[name]:
-        h, w = NATIVE_SIZE[name]
-        raise DataError(
-            f"{name} images are {h}x{w}; resizing to {image_size[0]}x{image_size[1]} is only done for image-folder"
-        )
 
 
 def dataset_available(name: str, data_dir: str | os.PathLike[str] | None = None) -> tuple[bool, str]:
