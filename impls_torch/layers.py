@@ -2,8 +2,10 @@
 
 Images travel channels-first (N, C, H, W) inside; `flatten` and `reshape` use (H, W, C) order so
 dense weights match the canonical (channels-last) layout. Padding follows TensorFlow's rules
-exactly: "same" pads the extra row/column at the bottom/right, and a "same" transposed conv is the
-full transposed conv cropped as TensorFlow crops it.
+exactly: "same" pads the extra row/column at the bottom/right, and a "same" transposed conv keeps
+the rows TensorFlow keeps. Where the two sides' padding is equal, the module's own `padding` does it
+(faster than a separate pad or crop); only the asymmetric remainder is padded or cropped by hand.
+Images are square in every spec architecture, so one padding value serves both axes.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ class Net(nn.Module):
         kind = layer.kind
         if kind == "conv" and layer.padding == "same":
             (t, b), (lf, r) = (same_pads(n, layer.kernel, layer.stride) for n in x.shape[2:])
-            return getattr(self, layer.name)(F.pad(x, (lf, r, t, b)))
+            if (t, lf) != (b, r):  # the module pads min(before, after) itself; F.pad adds the rest
+                x = F.pad(x, (0, r - lf, 0, b - t))
+            return getattr(self, layer.name)(x)
         if kind == "convt" and layer.padding == "same":
             h, w = x.shape[2:]
-            y = getattr(self, layer.name)(x)
-            c = convt_crop(h, layer.kernel, layer.stride)
-            return y[:, :, c : c + h * layer.stride, c : c + w * layer.stride]
+            y = getattr(self, layer.name)(x)  # the module already dropped `before` rows and columns
+            return y[:, :, : h * layer.stride, : w * layer.stride]
         if layer.has_params:
             return getattr(self, layer.name)(x)
         if kind == "act":
@@ -69,7 +72,7 @@ class Net(nn.Module):
         if kind == "flatten":
             return x.permute(0, 2, 3, 1).flatten(1) if x.dim() == 4 else x.flatten(1)
         if kind == "reshape":
-            return x.reshape(x.shape[0], *layer.shape).permute(0, 3, 1, 2)
+            return x.reshape(x.shape[0], *layer.shape).permute(0, 3, 1, 2).contiguous()
         if kind == "upsample":
             return F.interpolate(x, scale_factor=layer.stride, mode="nearest")
         if kind == "maxpool":
@@ -82,9 +85,11 @@ def make_layer(layer: Layer, shape: tuple[int, ...]) -> nn.Module:
     if layer.kind == "dense":
         return nn.Linear(math.prod(shape), layer.units, bias=layer.bias)
     if layer.kind == "conv":
-        return nn.Conv2d(shape[-1], layer.units, layer.kernel, layer.stride, padding=0, bias=layer.bias)
+        pad = min(same_pads(shape[0], layer.kernel, layer.stride)) if layer.padding == "same" else 0
+        return nn.Conv2d(shape[-1], layer.units, layer.kernel, layer.stride, padding=pad, bias=layer.bias)
     if layer.kind == "convt":
-        return nn.ConvTranspose2d(shape[-1], layer.units, layer.kernel, layer.stride, padding=0, bias=layer.bias)
+        pad = convt_crop(shape[0], layer.kernel, layer.stride) if layer.padding == "same" else 0
+        return nn.ConvTranspose2d(shape[-1], layer.units, layer.kernel, layer.stride, padding=pad, bias=layer.bias)
     if layer.kind == "bn":
         cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
         return cls(shape[-1], eps=BN_EPS, momentum=BN_MOMENTUM)

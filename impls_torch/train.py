@@ -53,7 +53,7 @@ class Trainer:
 
     def _images(self, x: np.ndarray) -> torch.Tensor:
         """(.., H, W, C) numpy -> (.., C, H, W) tensor."""
-        return self._t(x).movedim(-1, -3)
+        return self._t(x).movedim(-1, -3).contiguous()
 
     def _g_input(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         if self.variant.g_conditional:
