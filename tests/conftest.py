@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("BENCH_OFFLINE", "1")  # tests never reach for the network (data tests patch mirrors)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "datasets" / "mnist"
 

@@ -1,0 +1,79 @@
+"""One process per run: crashes and hangs become rows, the suite goes on, and a killed suite resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from bench.results import RUN_COLUMNS, load, load_table
+from tests.conftest import REPO, run_cli
+
+FAST = ["--frameworks", "torch", "--steps", "2", "--warmup", "1", "--fid-samples", "0"]
+
+
+def test_crash_and_hang_are_recorded_and_the_suite_goes_on(tmp_path):
+    env = {"BENCH_TEST_CRASH": "dcgan", "BENCH_TEST_HANG": "lsgan"}
+    p = run_cli(
+        "run", "--variants", "dcgan,lsgan,gan", "--timeout", "20", "--results-dir", str(tmp_path), *FAST, env=env
+    )
+    assert p.returncode == 1, p.stderr
+    runs, _ = load(tmp_path)
+    status = dict(zip(runs["variant"], runs["status"], strict=True))
+    assert status == {"dcgan": "failed", "lsgan": "timeout", "gan": "ok"}
+    reasons = dict(zip(runs["variant"], runs["reason"], strict=True))
+    assert "exited with code 3" in reasons["dcgan"] and "within 20 s" in reasons["lsgan"]
+    assert "failed dcgan torch" in p.stdout and "timeout lsgan torch" in p.stdout
+
+
+def test_rerun_skips_finished_runs_unless_forced(tmp_path):
+    args = ("run", "--variants", "gan", "--results-dir", str(tmp_path), *FAST)
+    assert run_cli(*args).returncode == 0
+    first = load(tmp_path)[0]["finished_at"].iloc[0]
+    again = run_cli(*args)
+    assert "already done" in again.stderr and load(tmp_path)[0]["finished_at"].iloc[0] == first
+    run_cli(*args, "--force")
+    runs, steps = load(tmp_path)
+    assert len(runs) == 1 and runs["finished_at"].iloc[0] != first and len(steps) == 3
+
+
+def test_resume_after_killing_a_suite_half_way(tmp_path):
+    args = ["run", "--variants", "gan", "--seeds", "0,1,2,3", "--results-dir", str(tmp_path), *FAST]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while len(list((tmp_path / "runs").glob("*.parquet"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the orchestrator and its current worker die mid-run
+    proc.wait()
+    done_before = {p.name for p in (tmp_path / "runs").glob("*.parquet")}
+    assert 2 <= len(done_before) < 4
+    p = run_cli(*args)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("already done") == len(done_before)
+    runs, steps = load(tmp_path)
+    assert sorted(runs["seed"]) == [0, 1, 2, 3] and runs["run_id"].is_unique
+    assert len(steps) == 4 * 3 and not steps.duplicated(["run_id", "step"]).any()
+
+
+def test_result_schema(tmp_path):
+    p = run_cli("run", "--variants", "gan", "--frameworks", "torch,tf", "--results-dir", str(tmp_path),
+                "--steps", "4", "--warmup", "1", "--fid-samples", "0")  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    runs, steps = load(tmp_path)
+    assert set(RUN_COLUMNS) <= set(runs.columns)
+    assert (runs["status"] == "ok").all() and runs["images_per_s"].gt(0).all()
+    assert runs["peak_rss_mb"].gt(runs["baseline_rss_mb"]).all() and runs["dataset"].notna().all()
+    assert runs["torch_version"].str.startswith("2.13").all() and runs["tf_version"].str.startswith("2.21").all()
+    assert runs.groupby("framework")["params_g"].first().nunique() == 1
+    assert list(steps.columns[:2]) == ["step", "phase"] or {"step", "phase", "run_id"} <= set(steps.columns)
+    for col in ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g"):
+        assert steps[col].notna().all()
+    intervals = load_table(tmp_path, "intervals")
+    assert set(intervals.columns) >= {"run_id", "interval", "steps", "seconds", "images_per_s"}
+    assert isinstance(runs, pd.DataFrame) and (tmp_path / "grids").is_dir()
