@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.spec import RunSpec
 from bench.suites import BUILTIN, FRAMEWORKS, expand, get_suite, load_suite_file, override
-from bench.variants import VARIANTS
+from bench.variants import VARIANTS, variant_arch
 
 INSTALL_HINT = {"torch": "pip install torch==2.13.0", "tf": "pip install tensorflow-cpu==2.21.0"}
 
@@ -61,6 +61,7 @@ def build_parser() -> Parser:
     r.add_argument("--results-dir", default="results", help="where result tables go")
     r.add_argument("--timeout", type=float, help="seconds before a run is killed and recorded as timeout")
     r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
+    r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
     sub.add_parser("list", help="variants, suites, datasets and which frameworks import here")
     return p
@@ -82,12 +83,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"framework {fw!r} is not installed ({INSTALL_HINT[fw]}), or leave it out with --frameworks"
             )
     if args.dataset:
-        from bench.data import DATASETS
-
-        if args.dataset not in DATASETS:
-            raise BenchError(f"unknown dataset {args.dataset!r}; known: {', '.join(DATASETS)}")
+        check_dataset(args.dataset, suite.variants or tuple(VARIANTS))
+    if args.labeled_fraction is not None and not 0.0 <= args.labeled_fraction <= 1.0:
+        raise BenchError(f"labeled fraction must be in [0, 1], got {args.labeled_fraction}")
     base = RunSpec(variant="", framework="", device=args.device, threads=args.threads,
-                   deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir)  # fmt: skip
+                   deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir,
+                   labeled_fraction=-1.0 if args.labeled_fraction is None else args.labeled_fraction)  # fmt: skip
     specs = expand(suite, base)
     from bench.executor import run_specs
 
@@ -102,6 +103,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"  {r['status']} {r['variant']} {r['framework']}: {r['reason']}")
     return 1 if failed else 0
+
+
+def check_dataset(name: str, variants: tuple[str, ...]) -> None:
+    """An unknown dataset, or one whose images do not fit a variant's architecture, is a CLI error."""
+    from bench.data import DATASETS, NATIVE_SHAPE
+
+    if name not in DATASETS:
+        raise BenchError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    for v in variants:
+        arch = variant_arch(VARIANTS[v])
+        if name in NATIVE_SHAPE and NATIVE_SHAPE[name] != arch.image_shape:
+            have, need = ("x".join(map(str, s)) for s in (NATIVE_SHAPE[name], arch.image_shape))
+            raise BenchError(f"dataset {name} has {have} images but variant {v} ({arch.name}) needs {need}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

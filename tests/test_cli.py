@@ -20,6 +20,9 @@ from tests.conftest import run_cli
         (["run", "--seeds", "a,b"], "expected comma-separated int values"),
         (["run", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["run", "--variants", "dcgan-cifar", "--dataset", "mnist"], "dataset mnist has 28x28x1 images but variant"),
+        (["run", "--variants", "gan", "--dataset", "cifar10"], "needs 28x28x1"),
+        (["run", "--labeled-fraction", "1.5"], "labeled fraction must be in [0, 1]"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):

@@ -19,7 +19,7 @@ from bench.data import cifar, download, folder, idx, lookup, mnist5k
 from bench.data.dataset import Dataset, check_image_shape, log_stderr, make_dataset
 from bench.errors import DataError
 
-__all__ = ["DATASETS", "Dataset", "check_image_shape", "dataset_available", "load_dataset"]
+__all__ = ["DATASETS", "NATIVE_SHAPE", "Dataset", "check_image_shape", "dataset_available", "load_dataset"]
 
 DATASETS: dict[str, str] = {
     "mnist": "MNIST digits, 60k train / 10k test, 28x28x1 (IDX files; offline default: mnist-5k)",
@@ -28,11 +28,11 @@ DATASETS: dict[str, str] = {
     "cifar10": "CIFAR-10, 50k train / 10k test, 32x32x3 (python-version pickled batches)",
     "image-folder": "your PNG/JPEG files under data_dir, centre-cropped and resized (default 64x64x3)",
 }
-NATIVE_SIZE: dict[str, tuple[int, int]] = {
-    "mnist": (28, 28),
-    "mnist-5k": (28, 28),
-    "fashion-mnist": (28, 28),
-    "cifar10": (32, 32),
+NATIVE_SHAPE: dict[str, tuple[int, int, int]] = {  # (H, W, C); image folders take the architecture's size
+    "mnist": (28, 28, 1),
+    "mnist-5k": (28, 28, 1),
+    "fashion-mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
 }
 SPLITS = ("train", "test")
 
@@ -49,7 +49,7 @@ def load_dataset(
     """Load one split of a dataset. `verify=False` skips the checksums (for your own re-encoded files).
 
     `image_size` (height, width) is the target size of `image-folder` images; the other datasets
-    have a fixed size (NATIVE_SIZE) and ignore it: callers compare with `check_image_shape`,
+    have a fixed size (NATIVE_SHAPE) and ignore it: callers compare with `check_image_shape`,
     whose message names the architecture.
     """
     _check_request(name, split, image_size)
