@@ -1,0 +1,81 @@
+"""Everything a report reads, loaded once from the result tables (never from live objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.results import load, load_table
+
+FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
+FRAMEWORK_ORDER = ("torch", "tf")
+FAILED = ("failed", "timeout", "skipped", "diverged")
+MEASURED = ("ok", "diverged")  # statuses whose speed and memory figures exist
+
+
+@dataclass
+class ReportData:
+    """The tables of one results directory; optional tables are empty DataFrames when absent."""
+
+    results_dir: Path
+    runs: pd.DataFrame
+    steps: pd.DataFrame
+    intervals: pd.DataFrame
+    parity: pd.DataFrame
+    fid_floor: pd.DataFrame  # real-vs-real FID per dataset and sample count (bench.quality)
+
+    def measured(self) -> pd.DataFrame:
+        """Runs that trained (ok or diverged) and have a throughput figure."""
+        runs = self.runs[self.runs["status"].isin(MEASURED)]
+        return runs[runs["images_per_s"].notna()] if "images_per_s" in runs else runs.iloc[0:0]
+
+    def grid_path(self, run_id: str) -> Path:
+        return self.results_dir / "grids" / f"{run_id}.png"
+
+
+def load_report_data(results_dir: Path) -> ReportData:
+    """Load and sanity-check the tables; every problem becomes one BenchError line."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise BenchError(f"results directory {results_dir} does not exist (run `python -m bench run` first)")
+    try:
+        runs, steps = load(results_dir)
+        intervals = load_table(results_dir, "intervals")
+        parity_file = results_dir / "parity" / "parity.parquet"
+        parity = pd.read_parquet(parity_file) if parity_file.exists() else pd.DataFrame()
+        fid_floor = load_table(results_dir, "fid_floor")
+    except (OSError, ValueError) as e:  # pyarrow's errors derive from these
+        raise BenchError(f"cannot read the result tables in {results_dir}: {e}") from None
+    if runs.empty:
+        raise BenchError(f"no runs in {results_dir / 'runs'} (run `python -m bench run` first)")
+    for col in ("run_id", "variant", "framework", "status"):
+        if col not in runs:
+            raise BenchError(f"the runs table in {results_dir} has no {col!r} column; is it a results directory?")
+    return ReportData(results_dir, normalise(runs), steps, intervals, parity, fid_floor)
+
+
+def normalise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Fill the identity columns a skipped or failed row may lack, so grouping never drops rows."""
+    runs = runs.copy()
+    defaults = {"seed": 0, "repeat": 0, "batch_size": 0, "device": "cpu", "reason": "", "arch": "", "suite": ""}
+    defaults["dataset"] = ""
+    for col, value in defaults.items():
+        runs[col] = runs[col].fillna(value) if col in runs else value
+    runs["reason"] = runs["reason"].astype(str)
+    for col in ("seed", "repeat", "batch_size"):
+        runs[col] = runs[col].astype(int)
+    for col in ("device", "dataset"):
+        runs[col] = runs[col].astype(str)
+    return runs.sort_values(["variant", "batch_size", "seed", "repeat", "framework"], kind="stable", ignore_index=True)
+
+
+def framework_rank(framework: str) -> int:
+    """PyTorch first, then TensorFlow, then anything else: the order of every table and legend."""
+    return FRAMEWORK_ORDER.index(framework) if framework in FRAMEWORK_ORDER else len(FRAMEWORK_ORDER)
+
+
+def framework_name(framework: str) -> str:
+    return FRAMEWORK_NAMES.get(framework, framework)

@@ -1,0 +1,154 @@
+"""The report built from a small fixture results set: numbers, wording, files, and a real browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.report import build_report
+from bench.report.data import load_report_data
+from bench.report.stats import N_BOOT, SEED
+from bench.report.tables import ratio_table
+from tests.fixtures import browser
+from tests.fixtures.report_results import (
+    DCGAN_SPEED,
+    FAILED_REASON,
+    METRICS_REASON,
+    SKIPPED_REASON,
+    TIMEOUT_REASON,
+    build_results,
+)
+from tests.test_report_stats import direct_bootstrap, runs_of
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, Path]:
+    """(results dir, report dir), built once for the module."""
+    root = tmp_path_factory.mktemp("report")
+    results = build_results(root / "results")
+    return results, build_report(results, root / "out")
+
+
+@pytest.fixture(scope="module")
+def md(report) -> str:
+    return (report[1] / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def page(report) -> str:
+    return (report[1] / "index.html").read_text()
+
+
+def image_sources(page: str) -> list[str]:
+    return re.findall(r'<img src="([^"]+)"', page)
+
+
+def test_report_files_and_figures_are_valid_pngs(report, md, page):
+    out = report[1]
+    figures = sorted((out / "figures").glob("*.png"))
+    names = {f.name for f in figures}
+    assert {"throughput.png", "memory.png", "speed_ratio.png", "fid.png", "batch_sweep.png"} <= names
+    assert {"curves_dcgan.png", "curves_lsgan.png", "curves_wgan.png", "curves_gan.png"} <= names
+    for png in [*figures, *(out / "grids").glob("*.png")]:
+        assert png.read_bytes()[:8] == PNG_SIGNATURE, png
+        with Image.open(png) as im:
+            im.verify()
+    sources = image_sources(page)
+    assert len(sources) == len(figures) + 8  # 4 variants x 2 grids
+    for src in sources:
+        assert not src.startswith(("/", "http:", "https:")) and (out / src).is_file(), src
+        assert f"]({src})" in md
+
+
+def test_html_is_self_contained(page):
+    assert "<script" not in page and "<link" not in page and "<style>" in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_speed_ratio_and_its_interval(report, md):
+    ratios = ratio_table(load_report_data(report[0])).set_index("variant")
+    dcgan = ratios.loc["dcgan"]
+    by_hand = np.median(np.concatenate(runs_of(DCGAN_SPEED, "torch"))) / np.median(
+        np.concatenate(runs_of(DCGAN_SPEED, "tf"))
+    )
+    assert dcgan["speed_ratio"] == pytest.approx(205.0 / 102.0) == by_hand
+    low, high = direct_bootstrap(runs_of(DCGAN_SPEED, "torch"), runs_of(DCGAN_SPEED, "tf"), N_BOOT, SEED)
+    assert dcgan["speed_low"] == pytest.approx(low) and dcgan["speed_high"] == pytest.approx(high)
+    assert low < 2.0 < high
+    assert f"| 2.01 [{low:.2f}, {high:.2f}]" in md and "PyTorch faster" in md
+    assert dcgan["memory_ratio"] == pytest.approx(501.0 / 801.0)  # median peak RSS over seeds 500..502 / 800..802
+    assert dcgan["memory_verdict"] == "TensorFlow uses more memory"
+
+
+def test_no_clear_difference_wording(report, md, page):
+    lsgan = ratio_table(load_report_data(report[0])).set_index("variant").loc["lsgan"]
+    assert lsgan["speed_low"] < 1.0 < lsgan["speed_high"]
+    assert lsgan["speed_verdict"] == "no clear difference"
+    assert re.search(r"\| lsgan .*\| no clear difference", md)
+    assert "no clear difference" in page
+
+
+def test_throughput_table_numbers(md):
+    row = next(
+        line
+        for line in md.splitlines()
+        if re.match(r"\| dcgan +\| mnist-5k +\| 64 +\| cpu +\| PyTorch +\| eager ", line)
+    )
+    assert "| 205.0 " in row and "| 193.8 " in row  # pooled median and p10 of the 15 intervals
+    assert "FLOP utilisation" in md and "12.0%" in md
+    assert "| batch 32 " in md and "1,400.0 [1,344.0, 1,456.0]" in md  # the batch-size sweep
+
+
+def test_fid_mean_and_std_over_seeds(md, page):
+    assert re.search(r"\| dcgan +\| mnist-5k +\| PyTorch +\| 3 +\| 32\.00 ± 2\.00 +\| 0\.0120 ± 0\.0020", md)
+    assert re.search(r"\| dcgan +\| mnist-5k +\| TensorFlow +\| 3 +\| 34\.00 ± 3\.61 ", md)
+    assert "32.00 ± 2.00" in page and "34.00 ± 3.61" in page
+    assert re.search(r"\| lsgan +\| mnist-5k +\| PyTorch +\| 3 +\| not computed +\| not computed", md)
+    assert METRICS_REASON in md and "Not computed: classifier FD." in md
+    assert "n_fake: 1024" in md
+    assert re.search(r"\| mnist-5k +\| 1,024 +\| 1\.23 +\| 0\.0001 ", md)  # the real-vs-real FID floor
+
+
+def test_failed_skipped_and_diverged_runs_with_reasons(md, page):
+    section = md.split("## Failed, skipped and diverged runs")[1]
+    for status, reason in (("failed", FAILED_REASON), ("timeout", TIMEOUT_REASON), ("skipped", SKIPPED_REASON)):
+        assert re.search(rf"\| {status} +\| {re.escape(reason)}", section)
+        assert reason in page
+    assert "| diverged | non-finite loss at step 7" in section
+    assert re.search(
+        r"\| wgan +\| mnist-5k +\| TensorFlow +\| 1 +\| 1 +\| 7 ", md
+    )  # divergence table: 1 of 1 runs, step 7
+
+
+def test_environment_parity_and_offline_default(md):
+    env = md.split("## Environment")[1].split("## Framework comparison")[0]
+    assert "| framework version " in env and "2.13.0+cpu" in env and "2.21.0" in env
+    assert "0123456789ab " in env and "mnist-5k" in env and "offline default" in env
+    assert re.search(r"\| fixture +\| dcgan +\| 20 +\| 2 +\| 1 +\| 64 +\| 0, 1, 2 ", env)
+    assert "| trajectory | 4.1e-03 " in md and "| FAIL " in md and "losses drift apart at step 12" in md
+
+
+@pytest.mark.skipif(not browser.CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_report_renders_in_chromium(report, page, tmp_path):
+    shot = tmp_path / "report.png"
+    result = browser.check_page(report[1] / "index.html", shot)
+    assert len(result.images) == len(image_sources(page))
+    assert result.broken_images == [] and result.errors == []
+    with Image.open(shot) as im:
+        assert im.width == 1280 and im.height > 3000  # the full page, not just the first screen
+
+
+@pytest.mark.skipif(not browser.CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_browser_check_catches_a_missing_image(report, tmp_path):
+    broken = shutil.copytree(report[1], tmp_path / "broken")
+    (broken / "figures" / "fid.png").unlink()
+    result = browser.check_page(broken / "index.html", tmp_path / "broken.png")
+    assert result.broken_images == ["figures/fid.png"]
+    assert any("ERR_FILE_NOT_FOUND" in e and "fid.png" in e for e in result.errors)
