@@ -1,0 +1,50 @@
+"""The pytest-benchmark regression check catches a slower step and passes an unchanged one.
+
+A real round trip of benchmarks/run.py on the smallest model (gan, PyTorch, batch 16, 1 thread):
+save a baseline, compare the unchanged tree (passes), compare with `BENCH_INJECT_SLEEP_MS` making
+every timed step 250 ms slower (fails with pytest-benchmark's "Performance has regressed"). The
+threshold here is 50%, not the 10% of `tox -e bench-compare`, so that a shared, busy test machine
+cannot fail the unchanged comparison; the injected delay is several times the step itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from tests.conftest import REPO
+
+ARGS = ["--threshold", "50%", "--step-variants", "gan", "--step-frameworks", "torch", "--step-threads", "1",
+        "--step-rounds", "8", "--step-warmup", "1"]  # fmt: skip
+
+
+def bench(action: str, storage, inject_ms: int = 0) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BENCH_BENCHMARK_STORAGE": str(storage), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("BENCH_INJECT_SLEEP_MS", None)
+    if inject_ms:
+        env["BENCH_INJECT_SLEEP_MS"] = str(inject_ms)
+    cmd = [sys.executable, str(REPO / "benchmarks" / "run.py"), action, *ARGS]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_regression_check_fails_on_an_injected_slowdown_only(tmp_path):
+    saved = bench("save", tmp_path)
+    assert saved.returncode == 0, saved.stdout[-3000:] + saved.stderr[-2000:]
+    assert len(list(tmp_path.glob("*/0001_baseline.json"))) == 1
+    same = bench("compare", tmp_path)
+    assert same.returncode == 0, same.stdout[-3000:]
+    slower = bench("compare", tmp_path, inject_ms=250)
+    assert slower.returncode != 0
+    assert "Performance has regressed" in slower.stdout + slower.stderr
+    assert "test_train_step[torch-gan]" in slower.stdout
+
+
+def test_benchmarks_are_not_part_of_the_test_run():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert config["testpaths"] == ["tests"]
+    assert not list((REPO / "tests").glob("**/bench_*.py"))
