@@ -6,15 +6,21 @@ Every user error prints one line `error: ...` to stderr and exits 2; no tracebac
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
 
 from bench.errors import BenchError
 from bench.spec import RunSpec
-from bench.suites import BUILTIN, FRAMEWORKS, expand, get_suite, load_suite_file, override
+from bench.suites import BUILTIN, FRAMEWORKS, GPU_FID_SAMPLES, expand, get_suite, load_suite_file, override
 from bench.variants import VARIANTS, variant_arch
 
+DELEGATED = {  # commands whose arguments their own module parses: (module, function, help)
+    "parity": ("bench.parity.cli", "main_parity", "cross-framework parity levels L1-L5 and the parity table"),
+    "report": ("bench.report.cli", "main_report", "turn result tables into a Markdown + HTML report"),
+    "fid": ("bench.fid.cli", "main_fid", "FID and KID between two image sets (folders, .npz or .npy)"),
+}
 INSTALL_HINT = {"torch": "pip install torch==2.13.0", "tf": "pip install tensorflow-cpu==2.21.0"}
 
 
@@ -51,6 +57,7 @@ def build_parser() -> Parser:
     r.add_argument("--steps", type=int, help="timed training steps per run")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (>= 1: the first traces/compiles)")
     r.add_argument("--batch-size", type=_csv(int), help="batch size(s); several make a sweep")
+    r.add_argument("--modes", type=_csv(str), help="execution modes: torch eager,compile; tf function,xla,eager")
     r.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
     r.add_argument("--repeats", type=int, help="repeats of each run")
     r.add_argument("--device", type=_device, default="cpu", help="cpu, or a GPU index")
@@ -63,7 +70,10 @@ def build_parser() -> Parser:
     r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
     r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
+    r.add_argument("--no-report", action="store_true", help="do not generate the report at the end")
     sub.add_parser("list", help="variants, suites, datasets and which frameworks import here")
+    for name, (_, _, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)  # parsed by its own module
     return p
 
 
@@ -74,8 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = override(
         suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
-        fid_samples=args.fid_samples,
+        fid_samples=args.fid_samples, modes=args.modes,
     )  # fmt: skip
+    if args.fid_samples is None and args.device != "cpu" and suite.name == "all":
+        suite = override(suite, fid_samples=GPU_FID_SAMPLES)  # the study's 10k/10k where a GPU affords it
     for fw in suite.frameworks:
         module = {"torch": "torch", "tf": "tensorflow"}[fw]
         if importlib.util.find_spec(module) is None:
@@ -95,6 +107,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     results_dir = Path(args.results_dir)
     print(f"suite {suite.name}: {len(specs)} runs -> {results_dir}", file=sys.stderr)
     rows = run_specs(specs, results_dir, force=args.force)
+    if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
+        from bench.quality import evaluate_runs
+
+        evaluate_runs(results_dir, [s.run_id for s in specs], args.device, force=args.force, log=_err)
+    if not args.no_report:
+        from bench.report.build import build_report
+
+        print(f"report: {build_report(results_dir) / 'index.html'}")
     failed = [r for r in rows if r["status"] in ("failed", "timeout")]
     skipped = [r for r in rows if r["status"] == "skipped"]
     print(f"done: {len(rows)} runs executed, {len(failed)} failed, {len(skipped)} skipped; tables in {results_dir}")
@@ -103,6 +123,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"  {r['status']} {r['variant']} {r['framework']}: {r['reason']}")
     return 1 if failed else 0
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def check_dataset(name: str, variants: tuple[str, ...]) -> None:
@@ -144,6 +168,10 @@ COMMANDS = {"run": cmd_run, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        module, function, _ = DELEGATED[argv[0]]
+        return getattr(importlib.import_module(module), function)(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

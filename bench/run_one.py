@@ -15,10 +15,12 @@ import pandas as pd
 
 from bench.data import check_image_shape, load_dataset
 from bench.environment import environment
+from bench.flops import step_flops
 from bench.grids import save_grid
 from bench.inputs import InputStream, fixed_noise, framework_seed, rngs, scale_images, to_uint8
 from bench.loop import LoopResult, train_loop
 from bench.measure import MIB, current_rss_mb, peak_rss_mb, throughput_stats
+from bench.peak import peak_columns
 from bench.spec import RunSpec, Variant
 from bench.variants import get_variant, variant_arch
 from bench.weights import arch_shapes, count_params, init_weights
@@ -86,7 +88,23 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         **environment(),
         **runtime.info(spec.device),
     }
+    # The matmul peak runs last: its large matrices must not count in the run's memory figures.
+    row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, runtime.matmul_seconds))
+    row.update(flop_columns(variant, arch, batch, row))
     return row
+
+
+def flop_columns(variant: Variant, arch, batch: int, row: dict) -> dict[str, float]:
+    """Analytic FLOPs per step (bench/flops.py), achieved FLOP/s at the median speed, share of the peak,
+    and an estimate of tracing/compilation time: the first step minus a steady-state step."""
+    per_step = step_flops(variant, arch, batch).total
+    flops_per_s = per_step * row["images_per_s"] / batch
+    return {
+        "flops_per_step": float(per_step),
+        "flops_per_s": float(flops_per_s),
+        "flop_utilisation": float(flops_per_s / row["peak_matmul_flops"]),
+        "compile_s": float(row["first_step_s"] - row["step_time_s"]),
+    }
 
 
 def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: str, fraction: float) -> dict:
@@ -94,7 +112,7 @@ def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: s
         "suite": spec.suite,
         "variant": spec.variant,
         "framework": spec.framework,
-        "mode": mode,
+        "mode": mode or DEFAULT_MODES.get(spec.framework, ""),
         "arch": arch,
         "objective": variant.objective,
         "seed": spec.seed,
@@ -106,6 +124,7 @@ def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: s
         "device": spec.device,
         "deterministic": spec.deterministic,
         "labeled_fraction": fraction,
+        "data_dir": spec.data_dir,
     }
 
 

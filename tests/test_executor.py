@@ -13,7 +13,7 @@ import pandas as pd
 from bench.results import RUN_COLUMNS, load, load_table
 from tests.conftest import REPO, run_cli
 
-FAST = ["--frameworks", "torch", "--steps", "2", "--warmup", "1", "--fid-samples", "0"]
+FAST = ["--frameworks", "torch", "--steps", "2", "--warmup", "1", "--fid-samples", "0", "--no-report"]
 
 
 def test_crash_and_hang_are_recorded_and_the_suite_goes_on(tmp_path):
@@ -63,7 +63,7 @@ def test_resume_after_killing_a_suite_half_way(tmp_path):
 
 def test_result_schema(tmp_path):
     p = run_cli("run", "--variants", "gan", "--frameworks", "torch,tf", "--results-dir", str(tmp_path),
-                "--steps", "4", "--warmup", "1", "--fid-samples", "0")  # fmt: skip
+                "--steps", "4", "--warmup", "1", "--fid-samples", "0", "--no-report")  # fmt: skip
     assert p.returncode == 0, p.stderr
     runs, steps = load(tmp_path)
     assert set(RUN_COLUMNS) <= set(runs.columns)
