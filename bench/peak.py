@@ -48,9 +48,12 @@ def matmul_peak(n: int, seconds: list[float]) -> float:
     return 2.0 * n**3 / statistics.median(seconds)
 
 
-def peak_columns(framework: str, info: dict, device: str, measure: Callable[[str, int, int], list[float]]) -> dict:
-    """The environment-block columns: the cached peak, or a fresh measurement saved for next time."""
-    if os.environ.get("BENCH_PEAK", "1") == "0":
+def peak_columns(
+    framework: str, info: dict, device: str, measure: Callable[[str, int, int], list[float]] | None
+) -> dict:
+    """The environment-block columns: the cached peak, or a fresh measurement saved for next time
+    (NaN when turned off or when the framework's runtime has no `matmul_seconds`)."""
+    if measure is None or os.environ.get("BENCH_PEAK", "1") == "0":
         return {"peak_matmul_flops": math.nan, "peak_matmul_n": 0, "peak_matmul_cached": False}
     key = cache_key(framework, info, device)
     path = peak_dir() / f"{framework}-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.json"

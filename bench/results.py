@@ -15,13 +15,15 @@ Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
   outcome    status (ok | diverged | failed | timeout | skipped), reason (one line), steps_done
   speed      images_per_s (median over intervals), images_per_s_p10, images_per_s_p90,
              step_time_s (median), first_step_s (first call: tracing/compilation + one step),
-             warmup_s, timed_s, build_s
+             warmup_s, timed_s, build_s, compile_s
+  flops      flops_per_step (analytic), flops_per_s, flop_utilisation (of peak_matmul_flops)
   memory     baseline_rss_mb (after imports), peak_rss_mb, rss_increase_mb, peak_device_mem_mb
   model      params_g, params_d
   training   loss_d_final, loss_g_final (mean over the last 10% of steps), divergence_step (-1: none),
              d_test_accuracy (ssgan)
   env        python_version, numpy_version, torch_version, tf_version, framework_version, cpu_model,
-             cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s
+             cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s,
+             peak_matmul_flops, peak_matmul_n, peak_matmul_cached
 Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | timed), loss_d,
   loss_g, grad_norm_d, grad_norm_g. Schema of `intervals`: run_id, interval, steps, seconds,
   images_per_s.
@@ -43,7 +45,7 @@ RUN_COLUMNS = {
     "suite": "suite that asked for the run",
     "variant": "registry name (spec/variants.md)",
     "framework": "torch or tf",
-    "mode": "execution mode (torch: eager; tf: function, xla, eager)",
+    "mode": "execution mode (torch: eager, compile; tf: function, xla, eager)",
     "arch": "architecture",
     "objective": "loss",
     "dataset": "dataset name actually used (mnist-5k marks the offline default)",
@@ -70,6 +72,10 @@ RUN_COLUMNS = {
     "warmup_s": "seconds of all warm-up steps, first included",
     "timed_s": "seconds of the timed steps",
     "build_s": "seconds to build models and load weights",
+    "compile_s": "first_step_s - step_time_s: tracing/compilation cost estimate (torch.compile, tf.function, XLA)",
+    "flops_per_step": "analytic FLOPs of one training step for the batch (bench/flops.py: n_critic, GP included)",
+    "flops_per_s": "flops_per_step x steps/s at the median images_per_s",
+    "flop_utilisation": "flops_per_s / peak_matmul_flops",
     "baseline_rss_mb": "resident set after framework import, MiB",
     "peak_rss_mb": "peak resident set of the worker, MiB",
     "rss_increase_mb": "peak_rss_mb - baseline_rss_mb",
@@ -80,6 +86,9 @@ RUN_COLUMNS = {
     "loss_g_final": "mean G loss over the last 10% of steps",
     "divergence_step": "first step with a non-finite loss, -1 if none",
     "d_test_accuracy": "D's K-class accuracy on the test split (ssgan)",
+    "peak_matmul_flops": "measured float32 matmul FLOP/s of this framework/device/threads (bench/peak.py; cached)",
+    "peak_matmul_n": "matrix size n of that n x n x n product",
+    "peak_matmul_cached": "True when the peak came from the cache rather than this run",
 }
 
 

@@ -89,7 +89,8 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         **runtime.info(spec.device),
     }
     # The matmul peak runs last: its large matrices must not count in the run's memory figures.
-    row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, runtime.matmul_seconds))
+    measure = getattr(runtime, "matmul_seconds", None)
+    row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, measure))
     row.update(flop_columns(variant, arch, batch, row))
     return row
 

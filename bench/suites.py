@@ -12,6 +12,10 @@ from bench.spec import RunSpec
 from bench.variants import VARIANTS
 
 FRAMEWORKS = ("torch", "tf")
+# Execution modes per framework; the first is the default ("" in a RunSpec). A suite's `modes` list
+# applies each known mode to the frameworks that have it; a name no framework knows goes to every
+# framework, whose worker then records a failed run with the reason.
+MODES = {"torch": ("eager", "compile"), "tf": ("function", "xla", "eager")}
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,19 @@ BUILTIN: dict[str, Suite] = {
             intervals=50,
             fid_samples=10000,
             timeout=7 * 24 * 3600.0,
+        ),
+        Suite(
+            "throughput",
+            "speed sweep: every variant x framework x execution mode at batch 16, 64, 256, 3 repeats, few "
+            "steps (images/s against batch size, FLOP utilisation); --batch-size for other sizes on a GPU",
+            modes=tuple(dict.fromkeys(m for modes in MODES.values() for m in modes)),
+            batch_sizes=(16, 64, 256),
+            repeats=3,
+            steps=6,
+            warmup=2,
+            intervals=3,
+            steps_per_variant={"wgan": 3, "wgan-gp": 3, "wgan-gp-64": 2, "dcgan-cifar": 3},
+            timeout=1800.0,
         ),
     )
 }
@@ -177,4 +194,11 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             suite=suite.name,
         )  # fmt: skip
         for variant, dataset, batch, seed, repeat, mode, fw in axes
+        if mode_applies(mode, fw)
     ]
+
+
+def mode_applies(mode: str, framework: str) -> bool:
+    """The default (""), a mode of this framework, or a name no framework knows (to fail visibly)."""
+    known = {m for modes in MODES.values() for m in modes}
+    return mode in ("", *MODES.get(framework, ())) or mode not in known
