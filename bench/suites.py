@@ -49,6 +49,7 @@ BUILTIN: dict[str, Suite] = {
             warmup=2,
             intervals=4,
             timeout=600.0,
+            fid_samples=64,  # a smoke test of the FID path too; figures at 64 samples are flagged biased
             steps_per_variant={"wgan": 8, "wgan-gp": 8, "wgan-gp-64": 4, "dcgan-cifar": 8},
         ),
         Suite(
