@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import tensorflow as tf
 
 
@@ -47,4 +49,19 @@ def info(device: str) -> dict[str, str | int]:
     if device != "cpu":
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
         out["gpu_name"] = str(details.get("device_name", "GPU"))
+    return out
+
+
+def matmul_seconds(device: str, n: int, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` float32 (n, n) @ (n, n) products, after one untimed: the machine
+    peak that FLOP utilisation is measured against (bench/peak.py). Fetching one element of the
+    product waits for it without timing a large device-to-host copy."""
+    with tf.device(device_name(device)):
+        a, b = (tf.random.stateless_uniform((n, n), seed=(0, i)) for i in range(2))
+        tf.linalg.matmul(a, b)[0, 0].numpy()
+        out = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            tf.linalg.matmul(a, b)[0, 0].numpy()
+            out.append(time.perf_counter() - start)
     return out

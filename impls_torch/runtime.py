@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 
@@ -42,4 +44,21 @@ def info(device: str) -> dict[str, str | int]:
     out: dict[str, str | int] = {"framework_version": torch.__version__, "threads": torch.get_num_threads()}
     if device != "cpu":
         out["gpu_name"] = torch.cuda.get_device_name(0)
+    return out
+
+
+def matmul_seconds(device: str, n: int, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` float32 (n, n) @ (n, n) products, after one untimed: the machine
+    peak that FLOP utilisation is measured against (bench/peak.py)."""
+    dev = torch.device(device_name(device))
+    gen = torch.Generator(device=dev).manual_seed(0)
+    a, b = (torch.rand(n, n, device=dev, generator=gen) for _ in range(2))
+    torch.mm(a, b)
+    sync(device)
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        out.append(time.perf_counter() - start)
     return out
