@@ -114,3 +114,16 @@ def test_resize_matches_tensorflow(tmp_path):
     tf_out = np.load(tmp_path / "out.npy")
     ours = resize_bilinear_tf1(torch.from_numpy(src).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(ours, tf_out, rtol=0, atol=1e-4)
+
+
+def test_torch_fidelity_gives_the_same_features(extractor, small_images):
+    """Only where torch-fidelity and its weights are available (not offline)."""
+    pytest.importorskip("torch_fidelity")
+    from bench.errors import BenchError
+
+    try:
+        theirs = FeatureExtractor("torch-fidelity", batch_size=4)
+    except BenchError as e:
+        pytest.skip(str(e))
+    ours = extractor(small_images)
+    assert np.abs(theirs(small_images) - ours).max() <= 1e-4 * np.abs(ours).max()

@@ -79,7 +79,8 @@ def run_evaluator(request: dict, timeout: float | None, echo: bool = False) -> d
 
 def _run_child(cmd: list[str], timeout: float | None, echo: bool) -> tuple[int, str]:
     """Run cmd with `bench` importable; return (exit code, last non-empty stderr line)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     lines: collections.deque[str] = collections.deque(maxlen=50)
 
