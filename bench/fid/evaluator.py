@@ -32,10 +32,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from bench.data.paths import temp_name
 from bench.errors import BenchError
 from bench.fid import cache
 from bench.fid.frechet import fid_from_features, kid
@@ -131,6 +133,8 @@ def fid_between(
 
 def parse_request(raw: dict) -> dict:
     """Defaults filled in, required keys and types checked: one clear error instead of a traceback."""
+    if not isinstance(raw, dict):
+        raise BenchError("FID request must be a JSON object")
     missing = [k for k in ("real", "fake", "out") if k not in raw]
     if missing:
         raise BenchError(f"FID request lacks {', '.join(missing)}")
@@ -172,7 +176,7 @@ def score(real: cache.RealStats, fake_features: np.ndarray, req: dict) -> dict:
     return {"fid": fid, "kid_mean": kid_mean, "kid_std": kid_std}
 
 
-def evaluate(req: dict, log=None) -> dict:
+def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     """Do the whole request in this process (the child); imports torch."""
     from bench.fid.inception import RESIZE_METHOD, FeatureExtractor
 
@@ -212,7 +216,7 @@ def evaluate(req: dict, log=None) -> dict:
 def write_json(path: Path, data: dict) -> None:
     """Atomic write: temporary sibling, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp = temp_name(path)
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
 
