@@ -8,12 +8,15 @@ the spec, same initial weights, same execution mode) are trained alternately by 
 (`bench.loop.train_loop` with its numpy input stream, per-interval fetch of losses and gradient
 norms) and by a bare loop written the way a user would write it (data and noise drawn on the device
 by the framework, nothing fetched until the end; compiled the same way: torch.compile, tf.function,
-XLA). Rounds alternate so that machine drift hits both equally; medians over rounds are compared.
+XLA; traced or compiled once, before the timing). Rounds alternate in ABBA order so that machine
+drift hits both equally; medians over rounds are compared.
 Overhead = 1 - harness / bare by wall time; the target is at most 3%. `cpu ovh` is the same ratio
 by the process's CPU time: with `--threads 1` it measures the extra work and stays meaningful on a
 busy shared machine, where wall times swing by more than the overhead. `inputs` is the median time
 the harness's numpy input stream takes per step, as a share of the harness's step time: the part of
-the overhead that input generation explains.
+the overhead that input generation explains. The harness's trainers also compute the global gradient
+norms of D and G every update (recorded for the stability statistics); `--bare-norms` makes the bare
+loop compute them too, which leaves the cost of the loop itself (inputs, transfers, fetches).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +52,15 @@ class Clock:
         return images / (time.perf_counter() - self.wall), images / (time.process_time() - self.cpu)
 
 
-def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, steps: int):
+def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool) -> Callable:
     """A plain PyTorch loop over the trainer's models and optimisers (the step compiled with
-    torch.compile in `compile` mode, as a user would); returns images/s."""
+    torch.compile in `compile` mode, as a user would): run(steps) -> images/s by wall and CPU time.
+    `norms`: also compute the gradient norms the harness records, as the trainer computes them."""
     import torch
     import torch.nn.functional as F
 
     from impls_torch.losses import d_loss, g_loss
-    from impls_torch.train import gradient_penalty
+    from impls_torch.train import grad_norm, gradient_penalty
 
     v, arch, dev = tr.variant, tr.arch, tr.dev
     lo, hi = arch.data_range
@@ -83,6 +88,8 @@ def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, steps: in
                 loss = loss + 10.0 * gradient_penalty(tr.D, x, fake, torch.rand(batch, device=dev))
             tr.opt_d.zero_grad(set_to_none=True)
             loss.backward()
+            if norms:
+                grad_norm(tr.D.parameters())
             tr.opt_d.step()
             if tr.facts["clip"]:
                 with torch.no_grad():
@@ -94,22 +101,28 @@ def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, steps: in
         tr.opt_g.zero_grad(set_to_none=True)
         lg.backward()
         tr.D.requires_grad_(True)
+        if norms:
+            grad_norm(tr.G.parameters())
         tr.opt_g.step()
 
     if tr.mode == "compile":
-        step = torch.compile(step)  # Dynamo's cache sits on the code object: later rounds reuse it
-    step()  # outside the timing, as the harness's warm-up and the TF loop's trace
-    tr.sync()
-    clock = Clock()
-    for _ in range(steps):
-        step()
-    tr.sync()
-    return clock.rates(batch * steps)
+        step = torch.compile(step)
+
+    def run(steps: int) -> tuple[float, float]:
+        tr.sync()
+        clock = Clock()
+        for _ in range(steps):
+            step()
+        tr.sync()
+        return clock.rates(batch * steps)
+
+    return run
 
 
-def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, steps: int):
+def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool) -> Callable:
     """A plain TF step over the trainer's models and optimisers, in the trainer's mode (tf.function,
-    XLA, or eager); returns images/s."""
+    XLA, or eager): run(steps) -> images/s by wall and CPU time. `norms`: also compute (and return,
+    so that graph pruning keeps them) the gradient norms the harness records."""
     import tensorflow as tf
 
     from impls_tf.losses import d_loss, g_loss
@@ -128,6 +141,7 @@ def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, steps: int):
         return (tf.concat([z, tf.one_hot(g, 10)], 1) if v.g_conditional else z), g
 
     def step():
+        kept = []
         for _ in range(v.n_critic):
             idx = tf.random.uniform((batch,), 0, len(images), dtype=tf.int64)
             x, y = tf.gather(x_all, idx), tf.gather(y_all, idx)
@@ -137,25 +151,32 @@ def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, steps: int):
                 loss = d_loss(v.objective, tr.D(x, training=True), tr.D(fake, training=True), y, tf.ones(batch), g)
                 if tr.facts["gp"]:
                     loss = loss + 10.0 * gradient_penalty(tr.D, x, fake, tf.random.uniform((batch,)))
-            tr.opt_d.apply(tape.gradient(loss, tr.D.trainable_variables))
+            grads = tape.gradient(loss, tr.D.trainable_variables)
+            kept.extend([tf.linalg.global_norm(grads)] if norms else [])
+            tr.opt_d.apply(grads)
             if tr.facts["clip"]:
                 for w in tr.D.trainable_variables:
                     w.assign(tf.clip_by_value(w, -0.01, 0.01))
         zin, g = noise(batch)
         with tf.GradientTape() as tape:
             lg = g_loss(v.objective, tr.D(tr.G(zin, training=True), training=True), g)
-        tr.opt_g.apply(tape.gradient(lg, tr.G.trainable_variables))
-        return lg
+        grads = tape.gradient(lg, tr.G.trainable_variables)
+        kept.extend([tf.linalg.global_norm(grads)] if norms else [])
+        tr.opt_g.apply(grads)
+        return lg, kept
 
     if tr.mode != "eager":
         step = tf.function(step, jit_compile=tr.mode == "xla")
-    with tf.device(tr.dev):
-        step()  # trace outside the timing, as the harness's warm-up does
-        clock = Clock()
-        for _ in range(steps):
-            out = step()
-        out.numpy()
-    return clock.rates(batch * steps)
+
+    def run(steps: int) -> tuple[float, float]:
+        with tf.device(tr.dev):
+            clock = Clock()
+            for _ in range(steps):
+                out, _ = step()
+            out.numpy()
+        return clock.rates(batch * steps)
+
+    return run
 
 
 def worker(a: argparse.Namespace) -> dict:
@@ -176,17 +197,24 @@ def worker(a: argparse.Namespace) -> dict:
     images = synthetic_images(arch, max(2048, batch * v.n_critic))
     labels = np.arange(len(images), dtype=np.int64) % 10
     stream = InputStream(images, labels, arch, v, batch, 0)
-    bare = bare_torch if framework == "torch" else bare_tf
     t0 = time.perf_counter()
     train_loop(tr, stream, steps=1, warmup=2, intervals=1)
     compile_s = time.perf_counter() - t0
-    bare(tr, images, labels, batch, 2)
+    bare = (bare_torch if framework == "torch" else bare_tf)(tr, images, labels, batch, a.bare_norms)
+    bare(2)  # traces/compiles once, outside the timing, as the harness's warm-up
     harness, bare_rates = [], []
-    for _ in range(a.rounds):
+
+    def harness_round() -> None:
         clock = Clock()
         res = train_loop(tr, stream, steps=a.steps, warmup=0, intervals=max(1, a.steps // 10))
         harness.append((batch * a.steps / res.timed_s, clock.rates(batch * a.steps)[1]))
-        bare_rates.append(bare(tr, images, labels, batch, a.steps))
+
+    for i in range(a.rounds):  # ABBA order: neither loop always runs first (caches, clock boost, drift)
+        if i % 2 == 0:
+            harness_round()
+        bare_rates.append(bare(a.steps))
+        if i % 2 == 1:
+            harness_round()
     (h, h_cpu), (b, b_cpu) = np.median(harness, axis=0), np.median(bare_rates, axis=0)
     return {
         **{"framework": framework, "variant": a.variants, "mode": mode, "batch": batch, "harness": h, "bare": b},
@@ -221,6 +249,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=0, help="0: each variant's own")
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0: framework default)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bare-norms", action="store_true", help="the bare loop computes the gradient norms too")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -241,7 +270,8 @@ def main() -> int:
                     continue
                 cmd = [sys.executable, __file__, "--worker", fw, "--variants", variant, "--modes", mode,
                        "--steps", str(a.steps), "--rounds", str(a.rounds), "--batch-size", str(a.batch_size),
-                       "--threads", str(a.threads), "--device", a.device]  # fmt: skip
+                       "--threads", str(a.threads), "--device", a.device,
+                       *(["--bare-norms"] if a.bare_norms else [])]  # fmt: skip
                 p = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if p.returncode != 0:
                     print(f"{variant:<12} {fw:<9} {mode:<9} failed: {p.stderr.strip().splitlines()[-1:]}", flush=True)
