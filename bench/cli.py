@@ -171,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
         module, function, _ = DELEGATED[argv[0]]
+        if importlib.util.find_spec(module) is None:
+            print(
+                f"error: the '{argv[0]}' command is not part of this installation ({module} missing)", file=sys.stderr
+            )
+            return 2
         return getattr(importlib.import_module(module), function)(argv[1:])
     try:
         args = build_parser().parse_args(argv)
