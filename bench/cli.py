@@ -171,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
         module, function, _ = DELEGATED[argv[0]]
-        if importlib.util.find_spec(module) is None:
-            print(
-                f"error: the '{argv[0]}' command is not part of this installation ({module} missing)", file=sys.stderr
-            )
+        try:
+            entry = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as e:
+            print(f"error: the '{argv[0]}' command is not available here ({e})", file=sys.stderr)
             return 2
-        return getattr(importlib.import_module(module), function)(argv[1:])
+        return entry(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
