@@ -15,6 +15,7 @@ Loading reports missing, unexpected and shape-mismatched keys instead of skippin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +92,21 @@ def tf_to_canonical(arch: Arch, tensors: dict[str, np.ndarray]) -> dict[str, np.
         else:
             out[name] = a
     return out
+
+
+def slots_to_canonical(
+    arch: Arch, slots: dict[str, np.ndarray], to_canonical: Callable[[Arch, dict], dict]
+) -> dict[str, np.ndarray]:
+    """Optimiser slots keyed `{param}.{slot}` in a framework's layout -> canonical names and layout.
+
+    A slot (Adam's m and v, RMSprop's v) has its parameter's shape, so it converts as the parameter;
+    `to_canonical` is `torch_to_canonical` or `tf_to_canonical`.
+    """
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for key, a in slots.items():
+        param, slot = key.rsplit(".", 1)
+        groups.setdefault(slot, {})[param] = a
+    return {f"{k}.{slot}": a for slot, group in groups.items() for k, a in to_canonical(arch, group).items()}
 
 
 @dataclass

@@ -18,7 +18,7 @@ from bench.spec import BN_EPS, BN_MOMENTUM, Layer, Network
 class Net:
     """A sequential network whose parameterised layers are Keras layers named as in the spec."""
 
-    def __init__(self, net: Network, dropout: bool = True, seed: int = 0) -> None:
+    def __init__(self, net: Network, dropout: bool = True, seed: int = 0, dtype: str = "float32") -> None:
         self.spec = net
         self.dropout_on = dropout
         self.layers: dict[str, keras.layers.Layer] = {}
@@ -26,10 +26,10 @@ class Net:
         shape = tuple(net.input_shape)
         for i, layer in enumerate(net.layers):
             if layer.has_params:
-                self.layers[layer.name] = make_layer(layer)
+                self.layers[layer.name] = make_layer(layer, dtype)
                 self.layers[layer.name].build((None, *shape))
             elif layer.kind == "dropout":
-                self.dropouts[i] = keras.layers.Dropout(layer.rate, seed=seed + i)
+                self.dropouts[i] = keras.layers.Dropout(layer.rate, seed=seed + i, dtype=dtype)
             shape = layer_output_shape(layer, shape)
 
     def __call__(self, x: tf.Tensor, training: bool = True) -> tf.Tensor:
@@ -66,21 +66,39 @@ class Net:
         return {f"{name}.{v.name}": v for name, lay in self.layers.items() for v in lay.weights}
 
 
-def make_layer(layer: Layer) -> keras.layers.Layer:
+class BatchNorm(keras.layers.BatchNormalization):
+    """Keras batch norm whose moving variance averages the UNBIASED batch variance, as PyTorch does.
+
+    Keras averages the biased variance, so after training the two frameworks' inference-mode outputs
+    (the generated samples FID sees) differ: by a factor n/(n-1) per update, 1.6% for a dense layer at
+    batch 64. Normalisation itself uses the biased variance in both frameworks, as here.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not training:
+            return super().call(inputs, training=False)
+        mean, var = tf.nn.moments(inputs, self._reduction_axes)
+        n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], inputs.dtype)
+        self.moving_mean.assign(self.moving_mean * (1.0 - BN_MOMENTUM) + mean * BN_MOMENTUM)
+        self.moving_variance.assign(self.moving_variance * (1.0 - BN_MOMENTUM) + var * (n / (n - 1.0)) * BN_MOMENTUM)
+        return tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, self.epsilon)
+
+
+def make_layer(layer: Layer, dtype: str = "float32") -> keras.layers.Layer:
     """The Keras layer for a parameterised neutral layer; every default is set explicitly."""
-    pad = layer.padding
+    pad, name = layer.padding, layer.name
     if layer.kind == "dense":
-        return keras.layers.Dense(layer.units, use_bias=layer.bias, name=layer.name)
+        return keras.layers.Dense(layer.units, use_bias=layer.bias, name=name, dtype=dtype)
     if layer.kind == "conv":
         return keras.layers.Conv2D(
-            layer.units, layer.kernel, layer.stride, padding=pad, use_bias=layer.bias, name=layer.name
+            layer.units, layer.kernel, layer.stride, padding=pad, use_bias=layer.bias, name=name, dtype=dtype
         )
     if layer.kind == "convt":
         return keras.layers.Conv2DTranspose(
-            layer.units, layer.kernel, layer.stride, padding=pad, use_bias=layer.bias, name=layer.name
+            layer.units, layer.kernel, layer.stride, padding=pad, use_bias=layer.bias, name=name, dtype=dtype
         )
     if layer.kind == "bn":
-        return keras.layers.BatchNormalization(momentum=1.0 - BN_MOMENTUM, epsilon=BN_EPS, name=layer.name)
+        return BatchNorm(momentum=1.0 - BN_MOMENTUM, epsilon=BN_EPS, name=name, dtype=dtype)
     raise ValueError(f"layer kind {layer.kind!r} has no parameters")
 
 
@@ -88,6 +106,8 @@ def activation(layer: Layer, x: tf.Tensor) -> tf.Tensor:
     if layer.act == "relu":
         return tf.nn.relu(x)
     if layer.act == "lrelu":
+        if x.dtype == tf.float64:  # the op's alpha is a float32 attribute: 0.2 would be off by 1.5e-8
+            return tf.where(x > 0, x, x * layer.alpha)
         return tf.nn.leaky_relu(x, layer.alpha)
     if layer.act == "tanh":
         return tf.tanh(x)

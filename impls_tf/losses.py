@@ -12,24 +12,29 @@ FAKE = 10  # index K of the "fake" class for ssgan/cgan
 
 
 def d_loss(objective: str, d_real, d_fake, y=None, mask=None, g=None) -> tf.Tensor:
-    """D's loss without the gradient penalty (added by the training step)."""
+    """D's loss without the gradient penalty (added by the training step): the sum of its terms."""
+    return sum(d_loss_terms(objective, d_real, d_fake, y, mask, g).values())
+
+
+def d_loss_terms(objective: str, d_real, d_fake, y=None, mask=None, g=None) -> dict[str, tf.Tensor]:
+    """D's loss split into named terms (real, fake, and sup for ssgan), so parity checks see each one."""
     mean = tf.reduce_mean
     if objective in ("mm", "ns"):
-        return mean(tf.nn.softplus(-d_real)) + mean(tf.nn.softplus(d_fake))
+        return {"real": mean(tf.nn.softplus(-d_real)), "fake": mean(tf.nn.softplus(d_fake))}
     if objective == "ls":
-        return 0.5 * mean((d_real - 1) ** 2) + 0.5 * mean(d_fake**2)
+        return {"real": 0.5 * mean((d_real - 1) ** 2), "fake": 0.5 * mean(d_fake**2)}
     if objective in ("wgan", "wgan-gp"):
-        return -mean(d_real) + mean(d_fake)
+        return {"real": -mean(d_real), "fake": mean(d_fake)}
     if objective == "ssgan":
         lse_real = tf.reduce_logsumexp(d_real, 1)
         not_fake_real = tf.reduce_logsumexp(d_real[:, :FAKE], 1) - lse_real  # log(1 - p_K(x))
         fake_fake = d_fake[:, FAKE] - tf.reduce_logsumexp(d_fake, 1)  # log p_K(G(z))
         log_py = tf.gather(d_real, y, axis=1, batch_dims=1) - lse_real
         sup = -tf.reduce_sum(log_py * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
-        return -mean(not_fake_real) - mean(fake_fake) + sup
+        return {"real": -mean(not_fake_real), "fake": -mean(fake_fake), "sup": sup}
     if objective == "cgan":
         log_py = tf.gather(d_real, y, axis=1, batch_dims=1) - tf.reduce_logsumexp(d_real, 1)
-        return -mean(log_py) - mean(_log_not_class(d_fake, g))
+        return {"real": -mean(log_py), "fake": -mean(_log_not_class(d_fake, g))}
     raise ValueError(f"unknown objective {objective!r}")
 
 

@@ -10,8 +10,8 @@ from bench.weights import arch_shapes
 from impls_tf.layers import Net
 
 
-def build_models(arch: Arch, dropout: bool = True, seed: int = 0) -> tuple[Net, Net]:
-    return Net(arch.generator, dropout, seed), Net(arch.discriminator, dropout, seed + 1000)
+def build_models(arch: Arch, dropout: bool = True, seed: int = 0, dtype: str = "float32") -> tuple[Net, Net]:
+    return Net(arch.generator, dropout, seed, dtype), Net(arch.discriminator, dropout, seed + 1000, dtype)
 
 
 def framework_tensors(g: Net, d: Net) -> dict:
@@ -32,3 +32,8 @@ def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> 
 def export_weights(g: Net, d: Net, arch: Arch) -> dict[str, np.ndarray]:
     tensors = {k: np.array(v.numpy()) for k, v in framework_tensors(g, d).items()}
     return tf_to_canonical(arch, tensors)
+
+
+def count_trainable(g: Net, d: Net) -> int:
+    """Trainable parameters of both networks, counted by the framework itself (not from the spec)."""
+    return sum(int(np.prod(v.shape)) for net in (g, d) for v in net.trainable_variables)

@@ -2,7 +2,8 @@
 
 Keras's Adam folds the bias correction into the step size (so its epsilon acts on sqrt(v), not on
 sqrt(v_hat)) and Keras's RMSprop adds epsilon inside the square root; both would make a different
-optimiser from PyTorch's. These classes compute exactly PyTorch's rules:
+optimiser from PyTorch's. These classes compute exactly PyTorch's rules, in PyTorch's order of operations
+(bias corrections in double precision, as PyTorch's Python floats):
   adam:    p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
   rmsprop: v = alpha v + (1 - alpha) g^2;  p -= lr * g / (sqrt(v) + eps)
 """
@@ -20,20 +21,23 @@ class Optimizer:
             raise ValueError(f"unknown optimiser {spec.name!r}")
         self.spec = spec
         self.variables = list(variables)
-        self.t = tf.Variable(0.0, trainable=False, name="t")
-        self.m = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
-        self.v = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in self.variables]
+        self.t = tf.Variable(0.0, trainable=False, dtype=tf.float64, name="t")
+        self.m = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self.variables]
+        self.v = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False) for v in self.variables]
 
     def apply(self, grads: list[tf.Tensor]) -> None:
         s = self.spec
         self.t.assign_add(1.0)
         if s.name == "adam":
-            bc1 = 1.0 - tf.pow(s.beta1, self.t)
-            bc2 = 1.0 - tf.pow(s.beta2, self.t)
+            # As torch.optim.Adam: bias corrections in double precision (Python floats there), then
+            # denom = sqrt(v) / sqrt(bc2) + eps and p -= (lr / bc1) * m / denom in the model's dtype.
+            dtype = self.variables[0].dtype
+            step_size = tf.cast(s.lr / (1.0 - tf.pow(tf.constant(s.beta1, tf.float64), self.t)), dtype)
+            bc2_sqrt = tf.cast(tf.sqrt(1.0 - tf.pow(tf.constant(s.beta2, tf.float64), self.t)), dtype)
             for var, g, m, v in zip(self.variables, grads, self.m, self.v, strict=True):
                 m.assign(s.beta1 * m + (1.0 - s.beta1) * g)
                 v.assign(s.beta2 * v + (1.0 - s.beta2) * tf.square(g))
-                var.assign_sub(s.lr * (m / bc1) / (tf.sqrt(v / bc2) + s.eps))
+                var.assign_sub(step_size * m / (tf.sqrt(v) / bc2_sqrt + s.eps))
         else:
             for var, g, v in zip(self.variables, grads, self.v, strict=True):
                 v.assign(s.alpha * v + (1.0 - s.alpha) * tf.square(g))

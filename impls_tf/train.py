@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from bench.convert import tf_to_canonical
 from bench.inputs import StepInputs
 from bench.spec import Arch, Variant
 from bench.variants import objective_facts
 from impls_tf import runtime
-from impls_tf.losses import d_loss, g_loss
+from impls_tf.losses import d_loss_terms, g_loss
 from impls_tf.models import build_models, export_weights, load_weights
 from impls_tf.optim import make_optimizer, optimizer_state
 
@@ -33,20 +34,25 @@ class Trainer:
         mode: str = "function",
         dropout: bool = True,
         seed: int = 0,
+        dtype: str = "float32",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"TensorFlow mode {mode!r} is not supported (supported: {', '.join(MODES)})")
         self.variant, self.arch, self.mode = variant, arch, mode
         self.device = device
         self.dev = runtime.device_name(device)
+        self.dtype = tf.as_dtype(dtype)  # float64 only for parity checks that must exclude rounding
         self.facts = objective_facts(variant.objective)
         with tf.device(self.dev):
-            self.G, self.D = build_models(arch, dropout, seed)
+            self.G, self.D = build_models(arch, dropout, seed, dtype)
             load_weights(self.G, self.D, arch, weights)
             self.opt_g = make_optimizer(variant.optimizer, self.G.trainable_variables)
             self.opt_d = make_optimizer(variant.optimizer, self.D.trainable_variables)
         step = self._train_step
         self._step = step if mode == "eager" else tf.function(step, jit_compile=(mode == "xla"))
+
+    def _c(self, a: np.ndarray) -> tf.Tensor:
+        return tf.constant(a, self.dtype if a.dtype.kind == "f" else None)
 
     def _g_input(self, z: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
         if self.variant.g_conditional:
@@ -56,7 +62,8 @@ class Trainer:
     # -- the step -------------------------------------------------------------------------------
     def train_step(self, inp: StepInputs) -> dict[str, tf.Tensor]:
         with tf.device(self.dev):
-            return self._step(inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps, inp.z_g, inp.g_g)
+            args = (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps, inp.z_g, inp.g_g)
+            return self._step(*(self._c(a) for a in args))
 
     def _train_step(self, x, y, mask, z_d, g_d, eps, z_g, g_g) -> dict[str, tf.Tensor]:
         losses_d, norms_d = [], []
@@ -72,14 +79,18 @@ class Trainer:
             "grad_norm_g": norm_g,
         }
 
-    def d_loss_value(self, x, y, mask, z, g, eps) -> tf.Tensor:
-        """D's full loss (gradient penalty included) on one batch; record it under a tape."""
+    def d_terms(self, x, y, mask, z, g, eps) -> dict[str, tf.Tensor]:
+        """D's loss terms on one batch (`gp` is lambda times the penalty); record them under a tape."""
         fake = tf.stop_gradient(self.G(self._g_input(z, g), training=True))
         d_real, d_fake = self.D(x, training=True), self.D(fake, training=True)
-        loss = d_loss(self.variant.objective, d_real, d_fake, y, mask, g)
+        terms = d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
         if self.facts["gp"]:
-            loss = loss + self.facts["gp_lambda"] * gradient_penalty(self.D, x, fake, eps)
-        return loss
+            terms["gp"] = self.facts["gp_lambda"] * gradient_penalty(self.D, x, fake, eps)
+        return terms
+
+    def d_loss_value(self, x, y, mask, z, g, eps) -> tf.Tensor:
+        """D's full loss (gradient penalty included) on one batch: the sum of its terms."""
+        return sum(self.d_terms(x, y, mask, z, g, eps).values())
 
     def d_update(self, x, y, mask, z, g, eps) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
@@ -119,7 +130,7 @@ class Trainer:
         """G's images (N, H, W, C) in inference mode (BN moving statistics)."""
         with tf.device(self.dev):
             out = [
-                self.G(self._g_input(tf.constant(z[i : i + batch]), tf.constant(labels[i : i + batch])), False)
+                self.G(self._g_input(self._c(z[i : i + batch]), self._c(labels[i : i + batch])), False)
                 for i in range(0, len(z), batch)
             ]
         return tf.concat(out, 0).numpy()
@@ -127,7 +138,7 @@ class Trainer:
     def d_logits(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
         """D's logits in inference mode, for classification accuracy (ssgan)."""
         with tf.device(self.dev):
-            out = [self.D(tf.constant(x[i : i + batch]), training=False) for i in range(0, len(x), batch)]
+            out = [self.D(self._c(x[i : i + batch]), training=False) for i in range(0, len(x), batch)]
         return tf.concat(out, 0).numpy()
 
     def export_weights(self) -> dict[str, np.ndarray]:
@@ -137,6 +148,42 @@ class Trainer:
         names = {id(v): f"G.{k}" for k, v in self.G.named_variables().items()}
         names.update({id(v): f"D.{k}" for k, v in self.D.named_variables().items()})
         return {**optimizer_state(self.opt_g, names), **optimizer_state(self.opt_d, names)}
+
+    # -- parity hooks: what an update computes, on given inputs, without applying it ------------
+    def load(self, weights: dict[str, np.ndarray]) -> None:
+        """Put canonical weights (BN running statistics included) back; optimiser state is kept."""
+        load_weights(self.G, self.D, self.arch, weights)
+
+    def forward(self, z: np.ndarray, labels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """G(z) (N, H, W, C) and D(x) in training mode: batch statistics, moving statistics move."""
+        with tf.device(self.dev):
+            fake = self.G(self._g_input(self._c(z), self._c(labels)), training=True)
+            return fake.numpy(), self.D(self._c(x), training=True).numpy()
+
+    def d_grads(self, inp: StepInputs, i: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """D's loss terms and canonical gradients for critic update `i` of `inp`, as d_update sees them."""
+        args = [self._c(a[i]) for a in (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps)]
+        with tf.device(self.dev), tf.GradientTape() as tape:
+            terms = self.d_terms(*args)
+            loss = sum(terms.values())
+        grads = tape.gradient(loss, self.D.trainable_variables)
+        return _floats(terms), self._canonical("D", self.D, grads)
+
+    def g_grads(self, inp: StepInputs) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """G's loss and canonical gradients for the G update of `inp` (against the current D)."""
+        with tf.device(self.dev), tf.GradientTape() as tape:
+            loss = self.g_loss_value(self._c(inp.z_g), self._c(inp.g_g))
+        grads = tape.gradient(loss, self.G.trainable_variables)
+        return _floats({"g": loss}), self._canonical("G", self.G, grads)
+
+    def _canonical(self, prefix: str, net, grads) -> dict[str, np.ndarray]:
+        names = {id(v): f"{prefix}.{k}" for k, v in net.named_variables().items()}
+        named = {names[id(v)]: g.numpy() for v, g in zip(net.trainable_variables, grads, strict=True)}
+        return tf_to_canonical(self.arch, named)
+
+
+def _floats(terms: dict[str, tf.Tensor]) -> dict[str, float]:
+    return {k: float(v.numpy()) for k, v in terms.items()}
 
 
 def gradient_penalty(D, x: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:

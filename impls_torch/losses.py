@@ -20,23 +20,35 @@ def d_loss(
     mask: torch.Tensor | None = None,
     g: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """D's loss without the gradient penalty (added by the training step)."""
+    """D's loss without the gradient penalty (added by the training step): the sum of its terms."""
+    return sum(d_loss_terms(objective, d_real, d_fake, y, mask, g).values())
+
+
+def d_loss_terms(
+    objective: str,
+    d_real: torch.Tensor,
+    d_fake: torch.Tensor,
+    y: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    g: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """D's loss split into named terms (real, fake, and sup for ssgan), so parity checks see each one."""
     if objective in ("mm", "ns"):
-        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        return {"real": F.softplus(-d_real).mean(), "fake": F.softplus(d_fake).mean()}
     if objective == "ls":
-        return 0.5 * ((d_real - 1) ** 2).mean() + 0.5 * (d_fake**2).mean()
+        return {"real": 0.5 * ((d_real - 1) ** 2).mean(), "fake": 0.5 * (d_fake**2).mean()}
     if objective in ("wgan", "wgan-gp"):
-        return -d_real.mean() + d_fake.mean()
+        return {"real": -d_real.mean(), "fake": d_fake.mean()}
     if objective == "ssgan":
         lse_real = torch.logsumexp(d_real, 1)
         not_fake_real = torch.logsumexp(d_real[:, :FAKE], 1) - lse_real  # log(1 - p_K(x))
         fake_fake = d_fake[:, FAKE] - torch.logsumexp(d_fake, 1)  # log p_K(G(z))
         log_py = d_real.gather(1, y[:, None])[:, 0] - lse_real
         sup = -(log_py * mask).sum() / mask.sum().clamp(min=1.0)
-        return -not_fake_real.mean() - fake_fake.mean() + sup
+        return {"real": -not_fake_real.mean(), "fake": -fake_fake.mean(), "sup": sup}
     if objective == "cgan":
         log_py = d_real.gather(1, y[:, None])[:, 0] - torch.logsumexp(d_real, 1)
-        return -log_py.mean() - _log_not_class(d_fake, g).mean()
+        return {"real": -log_py.mean(), "fake": -_log_not_class(d_fake, g).mean()}
     raise ValueError(f"unknown objective {objective!r}")
 
 

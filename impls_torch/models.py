@@ -39,3 +39,8 @@ def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> 
 def export_weights(g: Net, d: Net, arch: Arch) -> dict[str, np.ndarray]:
     tensors = {k: t.detach().cpu().numpy().copy() for k, t in framework_tensors(g, d).items()}
     return torch_to_canonical(arch, tensors)
+
+
+def count_trainable(g: Net, d: Net) -> int:
+    """Trainable parameters of both networks, counted by the framework itself (not from the spec)."""
+    return sum(p.numel() for net in (g, d) for p in net.parameters() if p.requires_grad)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 from bench.spec import OptimizerSpec
@@ -25,12 +26,12 @@ def make_optimizer(spec: OptimizerSpec, params: Iterable[torch.nn.Parameter]) ->
     raise ValueError(f"unknown optimiser {spec.name!r}")
 
 
-def optimizer_state(opt: torch.optim.Optimizer, names: dict[torch.nn.Parameter, str]) -> dict[str, float]:
+def optimizer_state(opt: torch.optim.Optimizer, names: dict[torch.nn.Parameter, str]) -> dict[str, np.ndarray]:
     """Optimiser slots as numpy arrays keyed `{param}.{slot}` (m, v for Adam; v for RMSprop)."""
     slot_names = {"exp_avg": "m", "exp_avg_sq": "v", "square_avg": "v"}
     out = {}
     for p, st in opt.state.items():
         for k, v in st.items():
             if k in slot_names:
-                out[f"{names[p]}.{slot_names[k]}"] = v.detach().cpu().numpy()
+                out[f"{names[p]}.{slot_names[k]}"] = v.detach().cpu().numpy().copy()  # a snapshot, not a view
     return out

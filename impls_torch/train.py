@@ -14,11 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.convert import torch_to_canonical
 from bench.inputs import StepInputs
 from bench.spec import Arch, Variant
 from bench.variants import objective_facts
 from impls_torch import runtime
-from impls_torch.losses import d_loss, g_loss
+from impls_torch.losses import d_loss_terms, g_loss
 from impls_torch.models import build_models, export_weights, load_weights
 from impls_torch.optim import make_optimizer, optimizer_state
 
@@ -36,18 +37,20 @@ class Trainer:
         mode: str = "eager",
         dropout: bool = True,
         seed: int = 0,
+        dtype: str = "float32",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"PyTorch mode {mode!r} is not supported (supported: {', '.join(MODES)})")
         self.variant, self.arch, self.mode = variant, arch, mode
         self.device = device
         self.dev = torch.device(runtime.device_name(device))
+        self.dtype = getattr(torch, dtype)  # float64 only for parity checks that must exclude rounding
         self.facts = objective_facts(variant.objective)
         torch.manual_seed(seed)  # dropout masks are the only randomness left to the framework
         self.G, self.D = build_models(arch, dropout)
         load_weights(self.G, self.D, arch, weights)
-        self.G.to(self.dev).train()
-        self.D.to(self.dev).train()
+        self.G.to(self.dev, self.dtype).train()
+        self.D.to(self.dev, self.dtype).train()
         self.opt_g = make_optimizer(variant.optimizer, self.G.parameters())
         self.opt_d = make_optimizer(variant.optimizer, self.D.parameters())
         if mode == "compile":
@@ -56,7 +59,8 @@ class Trainer:
 
     # -- inputs ---------------------------------------------------------------------------------
     def _t(self, a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a).to(self.dev, non_blocking=True)
+        t = torch.from_numpy(a)
+        return t.to(self.dev, self.dtype if t.is_floating_point() else None, non_blocking=True)
 
     def _images(self, x: np.ndarray) -> torch.Tensor:
         """(.., H, W, C) numpy -> (.., C, H, W) tensor."""
@@ -84,15 +88,19 @@ class Trainer:
             "grad_norm_g": norm_g,
         }
 
-    def d_loss_value(self, x, y, mask, z, g, eps) -> torch.Tensor:
-        """D's full loss (gradient penalty included) on one batch; grads flow to D only."""
+    def d_terms(self, x, y, mask, z, g, eps) -> dict[str, torch.Tensor]:
+        """D's loss terms on one batch (`gp` is lambda times the penalty); grads flow to D only."""
         with torch.no_grad():
             fake = self.G(self._g_input(z, g))
         d_real, d_fake = self.D(x), self.D(fake)
-        loss = d_loss(self.variant.objective, d_real, d_fake, y, mask, g)
+        terms = d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
         if self.facts["gp"]:
-            loss = loss + self.facts["gp_lambda"] * gradient_penalty(self.D, x, fake, eps)
-        return loss
+            terms["gp"] = self.facts["gp_lambda"] * gradient_penalty(self.D, x, fake, eps)
+        return terms
+
+    def d_loss_value(self, x, y, mask, z, g, eps) -> torch.Tensor:
+        """D's full loss (gradient penalty included) on one batch: the sum of its terms."""
+        return sum(self.d_terms(x, y, mask, z, g, eps).values())
 
     def d_update(self, x, y, mask, z, g, eps) -> tuple[torch.Tensor, torch.Tensor]:
         loss = self.d_loss_value(x, y, mask, z, g, eps)
@@ -157,6 +165,38 @@ class Trainer:
         names = {p: f"G.{n}" for n, p in self.G.named_parameters()}
         names.update({p: f"D.{n}" for n, p in self.D.named_parameters()})
         return {**optimizer_state(self.opt_g, names), **optimizer_state(self.opt_d, names)}
+
+    # -- parity hooks: what an update computes, on given inputs, without applying it ------------
+    def load(self, weights: dict[str, np.ndarray]) -> None:
+        """Put canonical weights (BN running statistics included) back; optimiser state is kept."""
+        load_weights(self.G, self.D, self.arch, weights)
+
+    @torch.no_grad()
+    def forward(self, z: np.ndarray, labels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """G(z) (N, H, W, C) and D(x) in training mode: batch statistics, running statistics move."""
+        fake = self.G(self._g_input(self._t(z), self._t(labels)))
+        return fake.movedim(1, -1).cpu().numpy(), self.D(self._images(x)).cpu().numpy()
+
+    def d_grads(self, inp: StepInputs, i: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """D's loss terms and canonical gradients for critic update `i` of `inp`, as d_update sees them."""
+        x, y, mask = self._images(inp.x[i]), self._t(inp.y[i]), self._t(inp.mask[i])
+        terms = self.d_terms(x, y, mask, self._t(inp.z_d[i]), self._t(inp.g_d[i]), self._t(inp.eps[i]))
+        grads = torch.autograd.grad(sum(terms.values()), list(self.D.parameters()))
+        return _floats(terms), self._canonical("D", self.D, grads)
+
+    def g_grads(self, inp: StepInputs) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """G's loss and canonical gradients for the G update of `inp` (against the current D)."""
+        loss = self.g_loss_value(self._t(inp.z_g), self._t(inp.g_g))
+        grads = torch.autograd.grad(loss, list(self.G.parameters()))
+        return _floats({"g": loss}), self._canonical("G", self.G, grads)
+
+    def _canonical(self, prefix: str, net: torch.nn.Module, grads) -> dict[str, np.ndarray]:
+        names = [f"{prefix}.{n}" for n, _ in net.named_parameters()]
+        return torch_to_canonical(self.arch, {n: g.cpu().numpy() for n, g in zip(names, grads, strict=True)})
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {k: float(v.detach()) for k, v in terms.items()}
 
 
 @torch.compiler.disable  # its double backward cannot run through AOTAutograd: eager in `compile` mode

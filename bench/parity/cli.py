@@ -1,0 +1,129 @@
+"""`python -m bench parity`: run the parity levels for the variants, write and print the parity table.
+
+Exit 0 when every level passes, 1 when one fails, 2 (one line `error: ...`) for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.parity.compare import Row, compare_variant
+from bench.parity.levels import LEVELS, Job
+from bench.parity.runner import collect, run_workers
+from bench.results import write_table_atomic
+from bench.variants import VARIANTS
+
+TABLE = Path("parity") / "parity.parquet"
+NOTES = ("float32 is over", "looser check")  # detail parts the summary repeats for rows that pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
+        raise BenchError(message)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m bench parity", description="Cross-framework parity checks (levels L1-L5).")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names (default: all)")
+    p.add_argument("--levels", default=",".join(LEVELS), help=f"comma-separated levels among {', '.join(LEVELS)}")
+    p.add_argument("--steps", type=int, default=50, help="L5 trajectory length")
+    p.add_argument("--batch-size", type=int, default=0, help="batch size for every variant (default: each variant's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data and noise")
+    p.add_argument(
+        "--data", choices=("synthetic", "real"), default="synthetic", help="synthetic images or the real dataset"
+    )
+    p.add_argument("--data-dir", default="", help="directory holding the dataset files (with --data real)")
+    p.add_argument("--threads", type=int, default=0, help="threads per worker (default: half the cores each)")
+    p.add_argument("--results-dir", default="results", help="the table goes to RESULTS_DIR/parity/parity.parquet")
+    p.add_argument("--timeout", type=float, default=7200.0, help="seconds before the workers are stopped")
+    p.add_argument("--workdir", default="", help="keep the workers' dumps and logs here (default: a temporary dir)")
+    return p
+
+
+def parse_job(argv: list[str]) -> tuple[Job, argparse.Namespace]:
+    args = build_parser().parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
+    for v in variants:
+        if v not in VARIANTS:
+            raise BenchError(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
+    for lv in levels:
+        if lv not in LEVELS:
+            raise BenchError(f"unknown level {lv!r}; known: {', '.join(LEVELS)}")
+    if not variants or not levels:
+        raise BenchError("nothing to check: give at least one variant and one level")
+    if args.steps < 1 or args.batch_size < 0 or args.threads < 0:
+        raise BenchError("steps must be >= 1, batch size and threads >= 0")
+    job = Job(variants, levels, args.steps, args.batch_size, args.seed, args.threads, args.data, args.data_dir)
+    return job, args
+
+
+def run_parity(job: Job, workdir: Path, timeout: float, log=print) -> list[Row]:
+    """Both workers on `job`, then the comparison of every variant's dumps."""
+    outs = run_workers(job, workdir, timeout, on_progress=lambda line: log(f"  {line}"))
+    return [row for name in job.variants for row in compare_variant(name, collect(outs, name, workdir), job)]
+
+
+def rows_frame(rows: list[Row]) -> pd.DataFrame:
+    df = pd.DataFrame([r.to_dict() for r in rows])
+    df["drift_step"] = df["drift_step"].astype("Int64")
+    return df
+
+
+def summary(df: pd.DataFrame) -> str:
+    """The table as text: one line per variant and level, then the details of what failed."""
+    cols = f"{'max|diff|':>10s} {'max rel':>9s} {'tol':>7s} {'f64 rel':>9s}"
+    head = f"{'variant':12s} {'level':5s} {cols} {'ok':4s} {'drift':>5s}"
+    lines = [head, "-" * len(head)]
+    for r in df.itertuples():
+        drift = "-" if pd.isna(r.drift_step) else str(r.drift_step)
+        ok = "ok" if r.passed else "FAIL"
+        f64 = "-" if pd.isna(r.f64_rel_diff) else f"{r.f64_rel_diff:.2e}"
+        nums = f"{r.max_abs_diff:10.2e} {r.max_rel_diff:9.2e} {r.tolerance:7.0e} {f64:>9s}"
+        lines.append(f"{r.variant:12s} {r.level:5s} {nums} {ok:4s} {drift:>5s}")
+    notes = [(r, n) for r in df[df["passed"]].itertuples() for n in r.detail.split("; ") if n.startswith(NOTES)]
+    if notes:
+        lines += ["", "passed with a note:"] + [f"  {r.variant} {r.level}: {n}" for r, n in notes]
+    failed = df[~df["passed"]]
+    if len(failed):
+        lines += ["", "failed:"] + [f"  {r.variant} {r.level}: {r.detail}" for r in failed.itertuples()]
+    return "\n".join(lines)
+
+
+def main_parity(argv: list[str]) -> int:
+    try:
+        job, args = parse_job(argv)
+        started = time.perf_counter()
+        print(
+            f"parity: {len(job.variants)} variant(s), levels {','.join(job.levels)}, {job.steps} L5 steps", flush=True
+        )
+        with tempfile.TemporaryDirectory(prefix="bench-parity-") as tmp:
+            workdir = Path(args.workdir or tmp)
+            rows = run_parity(job, workdir, args.timeout, log=lambda s: print(s, flush=True))
+        df = rows_frame(rows)
+        path = Path(args.results_dir) / TABLE
+        try:
+            write_table_atomic(df, path)
+        except OSError as e:
+            raise BenchError(f"cannot write the parity table {path}: {e.strerror or e}") from None
+        print(summary(df))
+        took = time.perf_counter() - started
+        print(f"\n{int(df['passed'].sum())}/{len(df)} checks passed in {took:.0f} s; table: {path}")
+        return 0 if bool(df["passed"].all()) else 1
+    except (BenchError, OSError) as e:  # OSError: a results or work directory that cannot be written
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main_parity(sys.argv[1:]))

@@ -1,0 +1,153 @@
+"""Cross-framework parity: every level (L1-L5, L2e) for every variant, and proof that the checks can fail.
+
+One worker process per framework runs ALL variants and levels once (session fixture), at batch 8
+(4 for dcgan-cifar) with 10 L5 steps to fit the CI budget (the CLI defaults are each variant's batch size and 50 steps);
+the tests compare the dumps with numpy only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.inputs import rngs
+from bench.parity import cli
+from bench.parity.compare import Row, compare_variant, level1, level2, load_dump
+from bench.parity.levels import LEVELS, TOLERANCE, Job
+from bench.parity.runner import collect, run_workers
+from bench.variants import VARIANTS, variant_arch
+from bench.weights import init_weights
+
+pytestmark = pytest.mark.parity
+
+BATCH, STEPS = 8, 10
+SMALLER = {"dcgan-cifar": 4}  # the heaviest model (6M parameters, 256-channel 32x32 maps) at half the batch
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_job(**changes) -> Job:
+    job = Job(list(VARIANTS), steps=STEPS, batch_size=BATCH, threads=1, batch_sizes=dict(SMALLER))
+    for k, v in changes.items():
+        setattr(job, k, v)
+    return job
+
+
+@pytest.fixture(scope="session")
+def parity_run(tmp_path_factory) -> tuple[Job, Path, dict[str, Path]]:
+    job = small_job()
+    workdir = tmp_path_factory.mktemp("parity")
+    return job, workdir, run_workers(job, workdir, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def rows(parity_run) -> dict[tuple[str, str], Row]:
+    job, workdir, outs = parity_run
+    found = [r for name in job.variants for r in compare_variant(name, collect(outs, name, workdir), job)]
+    return {(r.variant, r.level): r for r in found}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_level_passes(rows, variant, level):
+    row = rows[(variant, level)]
+    assert row.passed, f"{variant} {level}: rel {row.max_rel_diff:.2e} > tol {row.tolerance:g}; {row.detail}"
+
+
+def test_every_variant_drift_step_is_recorded(rows):
+    for name in VARIANTS:
+        row = rows[(name, "L5")]
+        assert row.drift_step is None or 1 <= row.drift_step <= STEPS
+        assert "drift" in row.detail
+
+
+def test_a_perturbed_weight_makes_forward_parity_fail(parity_run, tmp_path):
+    """One G weight moved by 1e-3 in PyTorch's input only: L2 must fail, and only for that reason."""
+    job, _, outs = parity_run
+    arch = variant_arch(VARIANTS["dcgan"])
+    weights = init_weights(arch, rngs(job.seed)["init"])
+    weights["G.deconv3.weight"][2, 2, 0, 0] += 1e-3
+    np.savez(tmp_path / "w.npz", **weights)
+    bad = small_job(variants=["dcgan"], levels=["L2"], weights={"dcgan": str(tmp_path / "w.npz")})
+    bad_outs = run_workers(bad, tmp_path / "work", timeout=300, frameworks=("torch",))
+    dumps = {"torch": load_dump(bad_outs["torch"], "dcgan"), "tf": load_dump(outs["tf"], "dcgan")}
+    row = level2("dcgan", arch, dumps, job)
+    assert not row.passed and row.max_abs_diff > 1e-4, row
+    healthy = level2("dcgan", arch, {fw: load_dump(outs[fw], "dcgan") for fw in ("torch", "tf")}, job)
+    assert healthy.passed and healthy.max_abs_diff < TOLERANCE["L2"]
+
+
+def test_a_missing_or_misshapen_tensor_fails_shapes(parity_run):
+    job, _, outs = parity_run
+    arch = variant_arch(VARIANTS["dcgan"])
+    dumps = {fw: load_dump(outs[fw], "dcgan") for fw in ("torch", "tf")}
+    del dumps["tf"]["L1/shape/G.bn0.gamma"]
+    dumps["torch"]["L1/shape/D.conv1.weight"] = np.array([64, 1, 5, 4])
+    row = level1("dcgan", arch, dumps, job)
+    assert not row.passed
+    assert "missing: G.bn0.weight" in row.detail and "mismatched: D.conv1.weight" in row.detail
+
+
+def test_a_worker_error_fails_every_level_with_its_reason(tmp_path):
+    for fw in ("torch", "tf"):
+        (tmp_path / fw).mkdir()
+    (tmp_path / "tf" / "gan.error").write_text("RuntimeError: boom")
+    outs = {fw: tmp_path / fw for fw in ("torch", "tf")}
+    found = compare_variant("gan", collect(outs, "gan", tmp_path), small_job(variants=["gan"]))
+    assert [r.level for r in found] == list(LEVELS)
+    assert all(not r.passed for r in found)
+    assert "tf worker: RuntimeError: boom" in found[0].detail and "torch worker: no output" in found[0].detail
+
+
+def test_cli_writes_the_table_and_exit_code(parity_run, tmp_path, monkeypatch, capsys):
+    """main_parity end to end on the session's dumps (its worker start is replaced, not its logic)."""
+    job, _, outs = parity_run
+    monkeypatch.setattr(cli, "run_workers", lambda *a, **k: outs)
+    argv = [
+        "--variants",
+        "gan,dcgan",
+        "--steps",
+        str(STEPS),
+        "--batch-size",
+        str(BATCH),
+        "--results-dir",
+        str(tmp_path),
+    ]
+    code = cli.main_parity(argv)
+    out = capsys.readouterr().out
+    df = pd.read_parquet(tmp_path / "parity" / "parity.parquet")
+    assert list(df.columns) == [
+        "variant", "level", "max_abs_diff", "max_rel_diff", "tolerance", "passed", "drift_step", "detail",
+        "f64_rel_diff",
+    ]  # fmt: skip
+    assert len(df) == 2 * len(LEVELS) and set(df["variant"]) == {"gan", "dcgan"}
+    assert code == (0 if df["passed"].all() else 1)
+    assert "gan" in out and "L5" in out and "checks passed" in out
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "parity").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--variants", "nope"], "unknown variant 'nope'"),
+        (["--levels", "L9"], "unknown level 'L9'"),
+        (["--steps", "0"], "steps must be >= 1"),
+        (["--data", "imagenet"], "invalid choice: 'imagenet'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):
+    assert cli.main_parity([*argv, "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_module_entry_point_reports_bad_input_without_traceback():
+    p = subprocess.run(
+        [sys.executable, "-m", "bench.parity.cli", "--variants", "nope"], cwd=REPO, capture_output=True, text=True
+    )
+    assert p.returncode == 2 and p.stderr.startswith("error: unknown variant") and "Traceback" not in p.stderr
