@@ -137,6 +137,7 @@ def test_cli_writes_the_table_and_exit_code(parity_run, tmp_path, monkeypatch, c
         (["--levels", "L9"], "unknown level 'L9'"),
         (["--steps", "0"], "steps must be >= 1"),
         (["--data", "imagenet"], "invalid choice: 'imagenet'"),
+        (["--data", "real", "--variants", "wgan-gp-64", "--data-dir", "/no/such/dir"], "--data real: wgan-gp-64 needs"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(argv, message, capsys, tmp_path):

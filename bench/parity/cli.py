@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.data import dataset_available
 from bench.errors import BenchError
 from bench.parity.compare import Row, compare_variant
 from bench.parity.levels import LEVELS, Job
@@ -62,7 +63,17 @@ def parse_job(argv: list[str]) -> tuple[Job, argparse.Namespace]:
     if args.steps < 1 or args.batch_size < 0 or args.threads < 0:
         raise BenchError("steps must be >= 1, batch size and threads >= 0")
     job = Job(variants, levels, args.steps, args.batch_size, args.seed, args.threads, args.data, args.data_dir)
+    if job.data == "real":
+        check_datasets(job)
     return job, args
+
+
+def check_datasets(job: Job) -> None:
+    """With --data real, every variant's dataset must be there now (the workers never download)."""
+    for name in job.variants:
+        ok, where = dataset_available(VARIANTS[name].dataset, job.data_dir or None)
+        if not ok:
+            raise BenchError(f"--data real: {name} needs {VARIANTS[name].dataset}, which is not available: {where}")
 
 
 def run_parity(job: Job, workdir: Path, timeout: float, log=print) -> list[Row]:
