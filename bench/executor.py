@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -105,12 +106,11 @@ def identity(spec: RunSpec) -> dict:
 
 
 def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
-    workdir = Path(results_dir) / ".work" / spec.run_id
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    workdir = fresh_workdir(Path(results_dir) / ".work", spec.run_id)
     (workdir / "spec.json").write_text(json.dumps(spec.to_dict()))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env["PYTHONUNBUFFERED"] = "1"
+    env["BENCH_ORCHESTRATOR_PID"] = str(os.getpid())  # the worker exits when this process is gone
     with open(workdir / "stderr.log", "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(workdir)],
@@ -132,6 +132,18 @@ def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, 
     _collect(workdir, results_dir, spec.run_id)
     shutil.rmtree(workdir, ignore_errors=True)
     return row
+
+
+def fresh_workdir(root: Path, run_id: str) -> Path:
+    """A new directory per attempt, after removing earlier attempts' leftovers.
+
+    A worker orphaned by a killed orchestrator may still be finishing; with its own directory it
+    can never write into (or be read as) a later attempt at the same run.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob(f"{run_id}*"):
+        shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=root))
 
 
 def _follow(proc: subprocess.Popen, progress: Progress, head: str, remaining: int) -> None:

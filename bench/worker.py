@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from datetime import UTC, datetime
@@ -53,11 +54,31 @@ def import_framework(framework: str):
 
 
 def progress(done: int, total: int, rate: float) -> None:
-    print(f"PROGRESS {done} {total} {rate:.4f}", flush=True)
+    try:
+        print(f"PROGRESS {done} {total} {rate:.4f}", flush=True)
+    except BrokenPipeError:  # the orchestrator is gone: nobody will read this run
+        os._exit(1)
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """Exit when the orchestrator dies (the worker has its own session, so a killpg misses it).
+
+    The orchestrator passes its PID: one killed while this process was still starting up has
+    already been replaced by the reaper as our parent.
+    """
+    parent = int(os.environ.get("BENCH_ORCHESTRATOR_PID") or os.getppid())
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
     workdir = Path(argv[0])
+    exit_with_parent()
     spec = RunSpec.from_dict(json.loads((workdir / "spec.json").read_text()))
     started = datetime.now(UTC)
     set_environment(spec)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -49,8 +50,12 @@ def test_resume_after_killing_a_suite_half_way(tmp_path):
     deadline = time.time() + 300
     while len(list((tmp_path / "runs").glob("*.parquet"))) < 2 and time.time() < deadline:
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # the orchestrator and its current worker die mid-run
+    os.killpg(proc.pid, signal.SIGKILL)  # the orchestrator dies mid-run; its worker has its own session
     proc.wait()
+    deadline = time.time() + 20
+    while workers_of(tmp_path) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not workers_of(tmp_path), "the orphaned worker outlived its orchestrator"
     done_before = {p.name for p in (tmp_path / "runs").glob("*.parquet")}
     assert 2 <= len(done_before) < 4
     p = run_cli(*args)
@@ -59,6 +64,40 @@ def test_resume_after_killing_a_suite_half_way(tmp_path):
     runs, steps = load(tmp_path)
     assert sorted(runs["seed"]) == [0, 1, 2, 3] and runs["run_id"].is_unique
     assert len(steps) == 4 * 3 and not steps.duplicated(["run_id", "step"]).any()
+
+
+def test_a_worker_exits_when_its_orchestrator_is_killed(tmp_path):
+    env = {**os.environ, "BENCH_TEST_HANG": "gan"}  # the worker would otherwise sleep for an hour
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "--variants", "gan", "--results-dir", str(tmp_path),
+                             *FAST], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 60
+    while not workers_of(tmp_path) and time.time() < deadline:
+        time.sleep(0.2)
+    assert workers_of(tmp_path), "no worker started"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while workers_of(tmp_path) and time.time() < deadline:
+        time.sleep(0.2)
+    leftover = workers_of(tmp_path)
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftover, "the orphaned worker outlived its orchestrator"
+
+
+def workers_of(results_dir) -> list[int]:
+    """PIDs of live bench.worker processes working under results_dir (Linux /proc)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"bench.worker" in cmd and any(str(results_dir).encode() in c for c in cmd) and state != "Z":
+            pids.append(int(proc.name))
+    return pids
 
 
 def test_result_schema(tmp_path):
