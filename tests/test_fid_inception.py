@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.fid import inception
-from bench.fid.inception import FeatureExtractor, resize_bilinear_tf1, to_network_input
+from bench.fid.inception import FeatureExtractor, load_scripted, resize_bilinear_tf1, to_network_input
 
 
 def images(n, size, seed=0):
@@ -127,3 +127,16 @@ def test_torch_fidelity_gives_the_same_features(extractor, small_images):
         pytest.skip(str(e))
     ours = extractor(small_images)
     assert np.abs(theirs(small_images) - ours).max() <= 1e-4 * np.abs(ours).max()
+
+
+def test_fused_conv_relu_equals_the_fallback(monkeypatch):
+    layer = load_scripted().net.layers.conv_2
+    conv = inception.ConvReLU(layer)
+    x = torch.randn(2, 32, 20, 20).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fused = conv(x)
+        monkeypatch.setattr(inception, "FUSED_CONV_RELU", None)
+        plain = conv(x)
+        shipped = layer(x)
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(plain, shipped, rtol=1e-5, atol=1e-5)
