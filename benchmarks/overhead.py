@@ -9,8 +9,9 @@ the spec, same initial weights, same execution mode) are trained alternately by 
 norms) and by a bare loop written the way a user would write it (data and noise drawn on the device
 by the framework, nothing fetched until the end; compiled the same way: torch.compile, tf.function,
 XLA; traced or compiled once, before the timing). Rounds alternate in ABBA order so that machine
-drift hits both equally; medians over rounds are compared.
-Overhead = 1 - harness / bare by wall time; the target is at most 3%. `cpu ovh` is the same ratio
+drift hits both equally. Overhead = median over rounds of 1 - harness / bare (each harness round
+against the bare round next to it), by wall time; the target is at most 3%; `iqr` is the spread
+(interquartile range) of those per-round figures, the noise to read it against. `cpu ovh` is the same ratio
 by the process's CPU time: with `--threads 1` it measures the extra work and stays meaningful on a
 busy shared machine, where wall times swing by more than the overhead. `inputs` is the median time
 the harness's numpy input stream takes per step, as a share of the harness's step time: the part of
@@ -215,11 +216,15 @@ def worker(a: argparse.Namespace) -> dict:
         bare_rates.append(bare(a.steps))
         if i % 2 == 1:
             harness_round()
-    (h, h_cpu), (b, b_cpu) = np.median(harness, axis=0), np.median(bare_rates, axis=0)
+    hr, br = np.array(harness), np.array(bare_rates)  # (rounds, [wall, cpu])
+    paired = 1 - hr / br  # each harness round against the bare round next to it
+    q25, q75 = np.percentile(paired[:, 0], [25, 75])
     return {
-        **{"framework": framework, "variant": a.variants, "mode": mode, "batch": batch, "harness": h, "bare": b},
-        **{"overhead": 1 - h / b, "cpu_overhead": 1 - h_cpu / b_cpu, "first_steps_s": compile_s},
-        **{"inputs_share": input_seconds(stream) * h / batch, "harness_rounds": harness, "bare_rounds": bare_rates},
+        **{"framework": framework, "variant": a.variants, "mode": mode, "batch": batch},
+        **{"harness": float(np.median(hr[:, 0])), "bare": float(np.median(br[:, 0])), "first_steps_s": compile_s},
+        **{"overhead": float(np.median(paired[:, 0])), "cpu_overhead": float(np.median(paired[:, 1]))},
+        **{"iqr": float(q75 - q25), "inputs_share": input_seconds(stream) * float(np.median(hr[:, 0])) / batch},
+        **{"harness_rounds": hr.tolist(), "bare_rounds": br.tolist()},
     }
 
 
@@ -235,7 +240,7 @@ def input_seconds(stream, n: int = 20) -> float:
 
 def line(r: dict) -> str:
     speeds = f"{r['batch']:>5} {r['harness']:>14.1f} {r['bare']:>11.1f}"
-    shares = f"{r['overhead']:>8.1%} {r['cpu_overhead']:>7.1%} {r['inputs_share']:>7.1%}"
+    shares = f"{r['overhead']:>8.1%} {r['iqr']:>6.1%} {r['cpu_overhead']:>7.1%} {r['inputs_share']:>7.1%}"
     return f"{r['variant']:<12} {r['framework']:<9} {r['mode']:<9} {speeds} {shares}"
 
 
@@ -261,7 +266,7 @@ def main() -> int:
     variants = list(VARIANTS) if a.variants == "all" else a.variants.split(",")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "" if a.device == "cpu" else a.device}
     print(f"{'variant':<12} {'framework':<9} {'mode':<9} {'batch':>5} {'harness img/s':>14} {'bare img/s':>11} "
-          f"{'overhead':>9} {'cpu ovh':>8} {'inputs':>7}", flush=True)  # fmt: skip
+          f"{'overhead':>9} {'iqr':>6} {'cpu ovh':>8} {'inputs':>7}", flush=True)  # fmt: skip
     worst = -1.0
     for variant in variants:
         for fw in a.frameworks.split(","):
