@@ -55,6 +55,19 @@ def test_set_with_itself_is_zero_even_when_rank_deficient():
     assert abs(frechet_distance(mu, sigma, mu, sigma, method="sqrtm")) < 1e-4
 
 
+def test_set_with_itself_is_zero_for_a_wide_spectrum():
+    """Eigenvalues over 10 decades plus exact zeros (dead ReLU features): square roots of the
+    eigenvalues of S^½ S S^½ lose the small ones (FID 1.3e-4 here); singular values keep them."""
+    rng = np.random.default_rng(9)
+    d = 128
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    sigma = (q * np.concatenate([np.logspace(2, -8, 100), np.zeros(d - 100)])) @ q.T
+    assert abs(frechet_distance(np.zeros(d), sigma, np.zeros(d), sigma)) < 1e-9
+    feats = rng.normal(size=(60, d)) * np.logspace(1, -5, d)  # n < d, feature scales over 6 decades
+    assert abs(fid_from_features(*stats(feats), feats)) < 1e-9
+    assert abs(frechet_distance(*stats(feats), *stats(feats))) < 1e-9
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ValueError):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
