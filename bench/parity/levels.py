@@ -52,6 +52,14 @@ OVERRIDES: dict[tuple[str, str], Override] = {
         reduced_batch_only=True,
         window=5,
     ),
+    ("cgan", "L5"): Override(
+        TOLERANCE["L5"],
+        "at a reduced batch Adam's first steps are lr*sign(g) (lr 1e-3), so gradient elements within float32 "
+        "rounding of zero take full steps of random sign: torch float32 itself leaves torch float64 by 7.1e-3 "
+        "at step 5 and 9.2e-3 at step 8 (batch 8; 2.3e-3 up to step 4); at the default batch 64 all 10 steps agree",
+        reduced_batch_only=True,
+        window=4,
+    ),
     ("dcgan-cifar", "L5"): Override(
         TOLERANCE["L5"],
         "at a reduced batch training is chaotic in float32: BN over 8 samples and ~600k ReLU units per "
