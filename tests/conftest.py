@@ -23,10 +23,10 @@ def mnist_dir() -> Path:
     return SHARED_MNIST
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m bench ARGS` in a subprocess, as a user would type it."""
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in a subprocess, as a user would type it (in `cwd`: the repo by default)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True, text=True, env=full_env,
+        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, env=full_env,
         timeout=timeout,
     )  # fmt: skip
