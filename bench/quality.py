@@ -103,7 +103,7 @@ def fid_for(results_dir: Path, dataset: str, data_dir: str | None, run_ids: list
     request = {"real": str(real), "fake": [*fakes, str(floor)], "device": _torch_device(device),
                "real_key": f"{dataset}/test/seed0"}  # fmt: skip
     try:
-        res = run_evaluator(request, timeout=None, echo=False)
+        res = run_evaluator(request, timeout=None, echo=True)  # its per-set lines are the progress
     except BenchError as e:
         return {r: not_computed(f"FID failed: {e}") for r in run_ids}
     out = {}

@@ -184,12 +184,13 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     t0 = time.perf_counter()
     extract = FeatureExtractor(req["extractor"], req["device"], req["batch_size"])
     setup_s = time.perf_counter() - t0
+    log(f"fid: {extract.name} on {extract.device}; {len(req['fake'])} image set(s) to score against {req['real']}")
     t0 = time.perf_counter()
     real, n_real, cache_state = real_statistics(req, extract, RESIZE_METHOD)
     real_s = time.perf_counter() - t0
     log(f"fid: reference {req['real']}: {n_real} images, cache {cache_state}, {real_s:.1f} s")
     results = []
-    for fake in req["fake"]:
+    for i, fake in enumerate(req["fake"], 1):
         t0 = time.perf_counter()
         try:
             feats = extract(load_image_set(fake, req["max_images"]))
@@ -197,10 +198,11 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
             entry["extractor"] = req["extractor"]
         except (BenchError, ValueError) as e:
             results.append({"fake": str(fake), "error": str(e)})
-            log(f"fid: {fake}: error: {e}")
+            log(f"fid [{i}/{len(req['fake'])}] {fake}: error: {e}")
             continue
         results.append(dict({"fake": str(fake)}, **entry, seconds=time.perf_counter() - t0))
-        log(f"fid: {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {time.perf_counter() - t0:.1f} s")
+        secs = time.perf_counter() - t0
+        log(f"fid [{i}/{len(req['fake'])}] {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {secs:.1f} s")
     return {
         "real": str(req["real"]),
         "n_real": n_real,
