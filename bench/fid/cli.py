@@ -38,7 +38,7 @@ def main_fid(argv: list[str]) -> int:
     try:
         if args.max_images is not None and args.max_images < 2:
             raise BenchError(f"--max-images must be at least 2, got {args.max_images}")
-        r = fid_between(args.a, args.b, args.device, args.batch_size, args.extractor, args.max_images)
+        r = fid_between(args.a, args.b, args.device, args.batch_size, args.extractor, args.max_images, echo=True)
     except BenchError as e:
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return 2

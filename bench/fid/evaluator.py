@@ -62,7 +62,7 @@ def run_evaluator(request: dict, timeout: float | None, echo: bool = False) -> d
     """Run the evaluator in a child process (sys.executable) and return its parsed result.
 
     Failures (non-zero exit, timeout, missing result) become BenchError carrying the child's
-    last stderr line. echo=True forwards the child's progress lines to our stderr as they come.
+    last stderr line. echo=True forwards the child's progress lines (those starting `fid:`) to our stderr as they come.
     """
     with tempfile.TemporaryDirectory(prefix="bench-fid-") as tmp:
         request = dict(request)
@@ -90,7 +90,7 @@ def _run_child(cmd: list[str], timeout: float | None, echo: bool) -> tuple[int, 
         for line in proc.stderr:
             if line.strip():
                 lines.append(line.rstrip())
-            if echo:
+            if echo and line.startswith("fid:"):  # progress only: an error is reported once, by the caller
                 print(line, end="", file=sys.stderr, flush=True)
 
     reader = threading.Thread(target=pump, daemon=True)
@@ -176,6 +176,20 @@ def score(real: cache.RealStats, fake_features: np.ndarray, req: dict) -> dict:
     return {"fid": fid, "kid_mean": kid_mean, "kid_std": kid_std}
 
 
+class Progress:
+    """`fid: WHAT: done/total images, x images/s`, at most every `every_s` seconds while a set is extracted."""
+
+    def __init__(self, log: Callable[[str], None], what: str, every_s: float = 10.0) -> None:
+        self.log, self.what, self.every_s = log, what, every_s
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.last >= self.every_s:
+            self.last = now
+            self.log(f"fid: {self.what}: {done}/{total} images, {done / (now - self.start):.1f} images/s")
+
+
 def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     """Do the whole request in this process (the child); imports torch."""
     from bench.fid.inception import RESIZE_METHOD, FeatureExtractor
@@ -186,23 +200,25 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     setup_s = time.perf_counter() - t0
     log(f"fid: {extract.name} on {extract.device}; {len(req['fake'])} image set(s) to score against {req['real']}")
     t0 = time.perf_counter()
-    real, n_real, cache_state = real_statistics(req, extract, RESIZE_METHOD)
+    real, n_real, cache_state = real_statistics(
+        req, lambda ims: extract(ims, Progress(log, "reference")), RESIZE_METHOD
+    )
     real_s = time.perf_counter() - t0
     log(f"fid: reference {req['real']}: {n_real} images, cache {cache_state}, {real_s:.1f} s")
     results = []
     for i, fake in enumerate(req["fake"], 1):
         t0 = time.perf_counter()
         try:
-            feats = extract(load_image_set(fake, req["max_images"]))
+            feats = extract(load_image_set(fake, req["max_images"]), Progress(log, f"[{i}/{len(req['fake'])}]"))
             entry = dict(score(real, feats, req), n_fake=len(feats), n_real=n_real)
             entry["extractor"] = req["extractor"]
         except (BenchError, ValueError) as e:
             results.append({"fake": str(fake), "error": str(e)})
-            log(f"fid [{i}/{len(req['fake'])}] {fake}: error: {e}")
+            log(f"fid: [{i}/{len(req['fake'])}] {fake}: error: {e}")
             continue
         results.append(dict({"fake": str(fake)}, **entry, seconds=time.perf_counter() - t0))
         secs = time.perf_counter() - t0
-        log(f"fid [{i}/{len(req['fake'])}] {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {secs:.1f} s")
+        log(f"fid: [{i}/{len(req['fake'])}] {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {secs:.1f} s")
     return {
         "real": str(req["real"]),
         "n_real": n_real,

@@ -29,6 +29,7 @@ to torch-fidelity's own extractor, which resizes internally.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -255,12 +256,15 @@ class FeatureExtractor:
         else:
             self.net = load_scripted(self.device)
 
-    def __call__(self, images: np.ndarray) -> np.ndarray:
+    def __call__(self, images: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """(N, 2048) features; `progress(done, total)` is called after every batch."""
         out = np.empty((len(images), FEATURE_DIM), np.float32)
         with torch.inference_mode():
             for i in range(0, len(images), self.batch_size):
                 x = self.prepare(images[i : i + self.batch_size])
                 out[i : i + len(x)] = self.net(x).reshape(len(x), FEATURE_DIM).float().cpu().numpy()
+                if progress is not None:
+                    progress(i + len(x), len(images))
         return out
 
     def prepare(self, batch: np.ndarray) -> torch.Tensor:
