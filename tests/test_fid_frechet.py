@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from bench.fid.frechet import fid_from_features, frechet_distance, kid, mmd2_unbiased, stats
+from bench.fid.frechet import fid_from_features, frechet_distance, kid, mmd2_unbiased, psd_sqrt, stats
 
 
 @pytest.mark.parametrize("method", ["eigh", "sqrtm"])
@@ -111,6 +111,7 @@ def test_fid_from_features_matches_full_route(n2):
     feats = rng.normal(size=(n2, d)) @ rng.normal(size=(d, d)) / 8 + 0.3
     expected = frechet_distance(mu1, s1, *stats(feats))
     assert fid_from_features(mu1, s1, feats) == pytest.approx(expected, rel=1e-9)
+    assert fid_from_features(mu1, s1, feats, psd_sqrt(s1)) == fid_from_features(mu1, s1, feats)
 
 
 def test_fid_from_features_of_a_set_with_itself_is_zero():

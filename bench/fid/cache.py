@@ -14,13 +14,14 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from bench.data.paths import cache_root, temp_name
-from bench.fid.frechet import stats
+from bench.fid.frechet import psd_sqrt, stats
 
 CACHE_VERSION = 1
 
@@ -32,6 +33,11 @@ class RealStats:
     features: np.ndarray  # float32 (n, 2048)
     mu: np.ndarray  # float64 (2048,)
     sigma: np.ndarray  # float64 (2048, 2048)
+
+    @cached_property
+    def sigma_sqrt(self) -> np.ndarray:
+        """psd_sqrt(sigma), computed once however many sets are scored against this reference."""
+        return psd_sqrt(self.sigma)
 
     @classmethod
     def from_features(cls, features: np.ndarray) -> RealStats:

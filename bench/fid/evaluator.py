@@ -172,7 +172,7 @@ def score(real: cache.RealStats, fake_features: np.ndarray, req: dict) -> dict:
     """FID (float64, see bench.fid.frechet) and KID of one fake set against the reference."""
     kid_args = (req["kid_subsets"], req["kid_subset_size"], req["kid_seed"])
     kid_mean, kid_std = kid(real.features, fake_features, *kid_args)
-    fid = fid_from_features(real.mu, real.sigma, fake_features)
+    fid = fid_from_features(real.mu, real.sigma, fake_features, real.sigma_sqrt)
     return {"fid": fid, "kid_mean": kid_mean, "kid_std": kid_std}
 
 

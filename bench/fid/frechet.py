@@ -71,8 +71,14 @@ def clip_round_off(w: np.ndarray) -> np.ndarray:
     return np.where(w > tol, w, 0.0)
 
 
-def fid_from_features(mu1: np.ndarray, sigma1: np.ndarray, features2: np.ndarray) -> float:
-    """FID between reference statistics and a feature set (low-rank route when n2 <= d)."""
+def fid_from_features(
+    mu1: np.ndarray, sigma1: np.ndarray, features2: np.ndarray, sigma1_sqrt: np.ndarray | None = None
+) -> float:
+    """FID between reference statistics and a feature set (low-rank route when n2 <= d).
+
+    `sigma1_sqrt` (psd_sqrt(sigma1)) lets a caller scoring many sets against one reference pay for
+    its eigendecomposition once.
+    """
     f = np.asarray(features2, np.float64)
     mu1, sigma1 = np.asarray(mu1, np.float64), np.asarray(sigma1, np.float64)
     if f.ndim != 2 or f.shape[0] < 2 or f.shape[1] != mu1.shape[0]:
@@ -83,7 +89,7 @@ def fid_from_features(mu1: np.ndarray, sigma1: np.ndarray, features2: np.ndarray
         raise ValueError("non-finite values in the statistics or features")
     mu2 = f.mean(axis=0)
     a = (f - mu2).T / np.sqrt(f.shape[0] - 1)  # sigma2 = a @ a.T
-    tr_covmean = nuclear_norm(psd_sqrt(sigma1) @ a)
+    tr_covmean = nuclear_norm((psd_sqrt(sigma1) if sigma1_sqrt is None else sigma1_sqrt) @ a)
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.sum(a * a) - 2.0 * tr_covmean)
 
