@@ -207,18 +207,17 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     log(f"fid: reference {req['real']}: {n_real} images, cache {cache_state}, {real_s:.1f} s")
     results = []
     for i, fake in enumerate(req["fake"], 1):
-        t0 = time.perf_counter()
+        t0, tag = time.perf_counter(), f"[{i}/{len(req['fake'])}]"
         try:
-            feats = extract(load_image_set(fake, req["max_images"]), Progress(log, f"[{i}/{len(req['fake'])}]"))
+            feats = extract(load_image_set(fake, req["max_images"]), Progress(log, tag))
             entry = dict(score(real, feats, req), n_fake=len(feats), n_real=n_real)
             entry["extractor"] = req["extractor"]
         except (BenchError, ValueError) as e:
             results.append({"fake": str(fake), "error": str(e)})
-            log(f"fid: [{i}/{len(req['fake'])}] {fake}: error: {e}")
+            log(f"fid: {tag} {fake}: error: {e}")
             continue
         results.append(dict({"fake": str(fake)}, **entry, seconds=time.perf_counter() - t0))
-        secs = time.perf_counter() - t0
-        log(f"fid: [{i}/{len(req['fake'])}] {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {secs:.1f} s")
+        log(f"fid: {tag} {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {time.perf_counter() - t0:.1f} s")
     return {
         "real": str(req["real"]),
         "n_real": n_real,
