@@ -67,6 +67,7 @@ def build_parser() -> Parser:
     r.add_argument("--data-dir", default="", help="directory holding the dataset files")
     r.add_argument("--results-dir", default="results", help="where result tables go")
     r.add_argument("--timeout", type=float, help="seconds before a run is killed and recorded as timeout")
+    r.add_argument("--jobs", type=int, help="runs at once, sharing the cores (speed figures then not comparable)")
     r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
     r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
@@ -84,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = override(
         suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
-        fid_samples=args.fid_samples, modes=args.modes,
+        fid_samples=args.fid_samples, modes=args.modes, jobs=args.jobs,
     )  # fmt: skip
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":
         suite = override(suite, fid_samples=GPU_FID_SAMPLES)  # the study's 10k/10k where a GPU affords it
@@ -106,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     results_dir = Path(args.results_dir)
     print(f"suite {suite.name}: {len(specs)} runs -> {results_dir}", file=sys.stderr)
-    rows = run_specs(specs, results_dir, force=args.force)
+    rows = run_specs(specs, results_dir, force=args.force, jobs=suite.jobs)
     if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
         from bench.quality import evaluate_runs
 

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from bench.run_one import spec_columns
 from bench.spec import RunSpec
 from bench.variants import get_variant, variant_arch
 
+STOPPING = threading.Event()  # set when the suite is interrupted: running workers are killed, not recorded
 MOVED_FILES = {"steps.parquet": "steps", "intervals.parquet": "intervals"}
 
 
@@ -40,41 +42,70 @@ class Progress:
     total: int
     stream: object = sys.stderr
     started: float = field(default_factory=time.perf_counter)
+    inplace: bool = True  # one run at a time: rewrite the line on a terminal
+    jobs: int = 1
+    pending: int = 0
     done_runs: int = 0
     spent: float = 0.0
     _last_print: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def line(self, msg: str, final: bool = False) -> None:
-        tty = getattr(self.stream, "isatty", lambda: False)()
-        now = time.perf_counter()
-        if not final and not tty and now - self._last_print < 10.0:
-            return
-        self._last_print = now
-        end = "\n" if final or not tty else ""
-        print(("\r\033[K" if tty else "") + msg, end=end, file=self.stream, flush=True)
+        tty = self.inplace and getattr(self.stream, "isatty", lambda: False)()
+        with self.lock:
+            now = time.perf_counter()
+            if not final and not tty and now - self._last_print < 10.0:
+                return
+            self._last_print = now
+            end = "\n" if final or not tty else ""
+            print(("\r\033[K" if tty else "") + msg, end=end, file=self.stream, flush=True)
 
     def eta(self, remaining_runs: int, current_left_s: float) -> str:
         avg = self.spent / self.done_runs if self.done_runs else 0.0
-        secs = current_left_s + avg * remaining_runs
+        secs = current_left_s + avg * remaining_runs / self.jobs
         return f"{int(secs // 60)}m{int(secs % 60):02d}s" if self.done_runs or current_left_s else "?"
 
 
-def run_specs(specs: list[RunSpec], results_dir: Path, force: bool = False, log: Callable = print) -> list[dict]:
-    """Run every spec not already finished; return the rows written (skipped-as-done ones excluded)."""
-    progress = Progress(len(specs))
-    rows = []
+def run_specs(
+    specs: list[RunSpec], results_dir: Path, force: bool = False, log: Callable = print, jobs: int = 1
+) -> list[dict]:
+    """Run every spec not already finished, `jobs` at a time; return the rows written (skipped-as-done
+    ones excluded). With jobs > 1 the runs share the machine, so their speed figures are not for
+    comparison (the row's `jobs` column says so); the rest of each run is unchanged."""
+    progress = Progress(len(specs), inplace=jobs == 1)
+    todo = []
     for i, spec in enumerate(specs, 1):
         head = f"[{i}/{len(specs)}] {spec.variant} {spec.framework} seed {spec.seed}"
         if not force and is_finished(results_dir, spec.run_id):
             progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
-            continue
-        t0 = time.perf_counter()
-        row = execute(spec, results_dir, progress, head, len(specs) - i)
+        else:
+            todo.append((head, spec))
+    progress.pending, progress.jobs = len(todo), max(1, jobs)
+    if jobs <= 1:
+        return [_timed(spec, results_dir, progress, head) for head, spec in todo]
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(_timed, spec, results_dir, progress, head) for head, spec in todo]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        STOPPING.set()  # Ctrl-C: stop the running workers; they leave no row behind
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _timed(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
+    with progress.lock:
+        progress.pending -= 1
+        remaining = progress.pending  # runs not started yet, for the ETA
+    t0 = time.perf_counter()
+    row = execute(spec, results_dir, progress, head, remaining)
+    with progress.lock:
         progress.done_runs += 1
         progress.spent += time.perf_counter() - t0
-        rows.append(row)
-        progress.line(f"{head}: {summary(row)}", final=True)
-    return rows
+    progress.line(f"{head}: {summary(row)}", final=True)
+    return row
 
 
 def summary(row: dict) -> str:
@@ -119,7 +150,7 @@ def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, 
         reader = threading.Thread(target=_follow, args=(proc, progress, head, remaining), daemon=True)
         reader.start()
         try:
-            proc.wait(timeout=spec.timeout)
+            _wait(proc, spec.timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
             reader.join(5)
@@ -154,6 +185,20 @@ def _follow(proc: subprocess.Popen, progress: Progress, head: str, remaining: in
             left = (total - done) / rate if rate > 0 else 0.0
             eta = progress.eta(remaining, left)
             progress.line(f"{head}: step {done}/{total}, {rate:.2f} steps/s, suite ETA {eta}")
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> None:
+    """Wait for the worker; TimeoutExpired after `timeout` s, KeyboardInterrupt once the suite stops."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proc.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
+            return
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                raise
+            if STOPPING.is_set():
+                raise KeyboardInterrupt from None
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -11,7 +11,7 @@ Layout under a results directory:
 Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
   identity   run_id, suite, variant, framework, mode, arch, objective, dataset, dataset_source,
              offline_default, seed, repeat, batch_size, steps, warmup, n_critic, device, threads,
-             deterministic, labeled_fraction
+             deterministic, jobs, labeled_fraction
   outcome    status (ok | diverged | failed | timeout | skipped), reason (one line), steps_done
   speed      images_per_s (median over intervals), images_per_s_p10, images_per_s_p90,
              step_time_s (median), first_step_s (first call: tracing/compilation + one step),
@@ -60,6 +60,7 @@ RUN_COLUMNS = {
     "device": "cpu or GPU index",
     "threads": "intra-op threads (0: framework default)",
     "deterministic": "determinism flags on",
+    "jobs": "runs executed at once on the machine (above 1 they shared it: speed figures not comparable)",
     "labeled_fraction": "share of labelled examples (ssgan)",
     "status": "ok | diverged | failed | timeout | skipped",
     "reason": "one-line reason for any status but ok",

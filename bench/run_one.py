@@ -124,6 +124,7 @@ def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: s
         "n_critic": variant.n_critic,
         "device": spec.device,
         "deterministic": spec.deterministic,
+        "jobs": spec.jobs,
         "labeled_fraction": fraction,
         "data_dir": spec.data_dir,
     }

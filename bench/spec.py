@@ -177,6 +177,7 @@ class RunSpec:
     fid_samples: int = 0
     labeled_fraction: float = -1.0  # < 0: the variant's value
     suite: str = ""
+    jobs: int = 1  # runs sharing the machine at once; above 1 the speed figures are not for comparison
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Fields that do not change what is measured, so they are left out of the id.
@@ -185,6 +186,8 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         d = {k: v for k, v in self.to_dict().items() if k not in self._NOT_IN_ID}
+        if d["jobs"] == 1:
+            del d["jobs"]  # runs recorded before the field existed keep their ids
         blob = json.dumps(d, sort_keys=True).encode()
         return f"{self.variant}-{self.framework}-s{self.seed}-r{self.repeat}-{hashlib.sha1(blob).hexdigest()[:10]}"
 

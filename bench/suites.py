@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -37,6 +38,7 @@ class Suite:
     intervals: int = 10
     fid_samples: int = 0
     timeout: float = 900.0
+    jobs: int = 1  # runs at once; above 1 they share the cores (threads split), speed figures not comparable
 
 
 BUILTIN: dict[str, Suite] = {
@@ -148,6 +150,7 @@ def validate(suite: Suite) -> None:
     _positive("batch size", list(suite.batch_sizes))
     _positive("warmup", [suite.warmup])
     _positive("repeats", [suite.repeats])
+    _positive("jobs", [suite.jobs])
     _positive("intervals", [suite.intervals])
     _positive("timeout", [suite.timeout])
     if not suite.frameworks or not suite.seeds:
@@ -193,10 +196,18 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             fid_samples=suite.fid_samples,
             timeout=suite.timeout,
             suite=suite.name,
+            jobs=suite.jobs,
+            threads=base.threads or (threads_per_job(suite.jobs) if suite.jobs > 1 else 0),
         )  # fmt: skip
         for variant, dataset, batch, seed, repeat, mode, fw in axes
         if mode_applies(mode, fw)
     ]
+
+
+def threads_per_job(jobs: int) -> int:
+    """Cores split evenly among `jobs` concurrent runs (at least one thread each)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // jobs)
 
 
 def mode_applies(mode: str, framework: str) -> bool:

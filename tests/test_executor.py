@@ -116,3 +116,29 @@ def test_result_schema(tmp_path):
     intervals = load_table(tmp_path, "intervals")
     assert set(intervals.columns) >= {"run_id", "interval", "steps", "seconds", "images_per_s"}
     assert isinstance(runs, pd.DataFrame) and (tmp_path / "grids").is_dir()
+
+
+def test_jobs_run_concurrently_and_say_so_in_their_rows(tmp_path):
+    p = run_cli("run", "--variants", "gan,dcgan", "--jobs", "2", "--results-dir", str(tmp_path), *FAST)
+    assert p.returncode == 0, p.stderr
+    runs, _ = load(tmp_path)
+    assert sorted(runs["variant"]) == ["dcgan", "gan"] and set(runs["status"]) == {"ok"}
+    assert set(runs["jobs"]) == {2} and (runs["threads"] >= 1).all()  # the cores split between the two
+    start, end = (pd.to_datetime(runs[c]) for c in ("started_at", "finished_at"))
+    assert start.max() < end.min(), "the two runs did not overlap"
+
+
+def test_interrupting_concurrent_jobs_stops_their_workers_and_records_nothing(tmp_path):
+    env = {**os.environ, "BENCH_TEST_HANG": "gan", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = ["run", "--variants", "gan", "--seeds", "0,1", "--jobs", "2", "--results-dir", str(tmp_path), *FAST]
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 60
+    while len(workers_of(tmp_path)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(workers_of(tmp_path)) == 2, "the two workers did not start together"
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert not workers_of(tmp_path)
+    assert not list(tmp_path.glob("runs/*.parquet")), "an interrupted run was recorded"

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -159,3 +160,12 @@ def test_browser_check_catches_a_missing_image(report, tmp_path):
     result = browser.check_page(broken / "index.html", tmp_path / "broken.png")
     assert result.broken_images == ["figures/fid.png"]
     assert any("ERR_FILE_NOT_FOUND" in e and "fid.png" in e for e in result.errors)
+
+
+def test_runs_that_shared_the_machine_carry_a_speed_caveat(report, md, tmp_path):
+    assert "Speed caveat" not in md  # the fixture's runs each had the machine to themselves
+    results = Path(shutil.copytree(report[0], tmp_path / "results"))
+    for path in sorted((results / "runs").glob("*.parquet"))[:2]:
+        pd.read_parquet(path).assign(jobs=2).to_parquet(path)
+    shared = (build_report(results, tmp_path / "out") / "report.md").read_text()
+    assert "**Speed caveat:** 2 runs ran concurrently" in shared

@@ -65,3 +65,14 @@ def test_run_id_is_stable_and_ignores_timeout():
     assert a.run_id == RunSpec("dcgan", "torch", seed=1, timeout=5).run_id
     assert a.run_id != RunSpec("dcgan", "tf", seed=1).run_id
     assert RunSpec.from_dict(a.to_dict()) == a
+
+
+def test_jobs_enter_the_run_id_only_when_runs_share_the_machine():
+    import hashlib
+    import json
+
+    spec = RunSpec("dcgan", "torch", seed=1)
+    before = {k: v for k, v in spec.to_dict().items() if k not in (*RunSpec._NOT_IN_ID, "jobs")}
+    digest = hashlib.sha1(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10]
+    assert spec.run_id.endswith(digest)  # the id of a run recorded before `jobs` existed
+    assert spec.with_(jobs=2).run_id != spec.run_id

@@ -50,7 +50,16 @@ def summary_section(ctx: Context) -> Section:
         blocks += [Text("PyTorch / TensorFlow ratios of speed and memory [95% bootstrap interval]:"), Bullets(lines)]
     if env.used_offline_default(ctx.data):
         blocks.append(Text("**Data:** the offline default `mnist-5k` was used (see Environment)."))
+    shared = int((runs["jobs"].fillna(1) > 1).sum()) if "jobs" in runs else 0
+    if shared:
+        blocks.append(Text(SHARED_NOTE.format(n=shared)))
     return Section("Summary", blocks)
+
+
+SHARED_NOTE = (
+    "**Speed caveat:** {n} runs ran concurrently with others (`jobs` > 1, e.g. the `quick` smoke suite), "
+    "sharing the cores; their speed and memory figures are not for comparison."
+)
 
 
 OFFLINE_NOTE = (
