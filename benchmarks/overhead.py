@@ -61,7 +61,7 @@ def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bo
     import torch.nn.functional as F
 
     from impls_torch.losses import d_loss, g_loss
-    from impls_torch.train import grad_norm, gradient_penalty
+    from impls_torch.train import grad_norm
 
     v, arch, dev = tr.variant, tr.arch, tr.dev
     lo, hi = arch.data_range
@@ -86,7 +86,7 @@ def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bo
                 fake = tr.G(zin)
             loss = d_loss(v.objective, tr.D(x), tr.D(fake), y, torch.ones(batch, device=dev), g)
             if tr.facts["gp"]:
-                loss = loss + 10.0 * gradient_penalty(tr.D, x, fake, torch.rand(batch, device=dev))
+                loss = loss + 10.0 * tr.penalty(tr.D, x, fake, torch.rand(batch, device=dev))
             tr.opt_d.zero_grad(set_to_none=True)
             loss.backward()
             if norms:
