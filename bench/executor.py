@@ -83,16 +83,16 @@ def run_specs(
     progress.pending, progress.jobs = len(todo), max(1, jobs)
     if jobs <= 1:
         return [_timed(spec, results_dir, progress, head) for head, spec in todo]
+    STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(_timed, spec, results_dir, progress, head) for head, spec in todo]
-    try:
+    try:  # submitting starts workers, so a Ctrl-C may land here too
+        futures = [pool.submit(_timed, spec, results_dir, progress, head) for head, spec in todo]
         return [f.result() for f in futures]
     except BaseException:
         STOPPING.set()  # Ctrl-C: stop the running workers; they leave no row behind
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _timed(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
