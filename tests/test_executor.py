@@ -86,6 +86,13 @@ def test_a_worker_exits_when_its_orchestrator_is_killed(tmp_path):
     assert not leftover, "the orphaned worker outlived its orchestrator"
 
 
+def default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a test runner started in the background (nohup, `cmd &`)
+    hands its children SIGINT ignored or blocked, and Python then never raises KeyboardInterrupt."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def workers_of(results_dir) -> list[int]:
     """PIDs of live bench.worker processes working under results_dir (Linux /proc)."""
     pids = []
@@ -132,7 +139,8 @@ def test_interrupting_concurrent_jobs_stops_their_workers_and_records_nothing(tm
     env = {**os.environ, "BENCH_TEST_HANG": "gan", "TF_CPP_MIN_LOG_LEVEL": "3"}
     args = ["run", "--variants", "gan", "--seeds", "0,1", "--jobs", "2", "--results-dir", str(tmp_path), *FAST]
     proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # fmt: skip
     deadline = time.time() + 60
     while len(workers_of(tmp_path)) < 2 and time.time() < deadline:
         time.sleep(0.2)
