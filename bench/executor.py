@@ -42,8 +42,7 @@ class Progress:
     total: int
     stream: object = sys.stderr
     started: float = field(default_factory=time.perf_counter)
-    inplace: bool = True  # one run at a time: rewrite the line on a terminal
-    jobs: int = 1
+    jobs: int = 1  # runs at once; only a single run rewrites its line in place on a terminal
     pending: int = 0
     done_runs: int = 0
     spent: float = 0.0
@@ -51,7 +50,7 @@ class Progress:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def line(self, msg: str, final: bool = False) -> None:
-        tty = self.inplace and getattr(self.stream, "isatty", lambda: False)()
+        tty = self.jobs == 1 and getattr(self.stream, "isatty", lambda: False)()
         with self.lock:
             now = time.perf_counter()
             if not final and not tty and now - self._last_print < 10.0:
@@ -72,7 +71,7 @@ def run_specs(
     """Run every spec not already finished, `jobs` at a time; return the rows written (skipped-as-done
     ones excluded). With jobs > 1 the runs share the machine, so their speed figures are not for
     comparison (the row's `jobs` column says so); the rest of each run is unchanged."""
-    progress = Progress(len(specs), inplace=jobs == 1)
+    progress = Progress(len(specs), jobs=max(1, jobs))
     todo = []
     for i, spec in enumerate(specs, 1):
         head = f"[{i}/{len(specs)}] {spec.variant} {spec.framework} seed {spec.seed}"
@@ -80,7 +79,7 @@ def run_specs(
             progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
         else:
             todo.append((head, spec))
-    progress.pending, progress.jobs = len(todo), max(1, jobs)
+    progress.pending = len(todo)
     if jobs <= 1:
         return [_timed(spec, results_dir, progress, head) for head, spec in todo]
     STOPPING.clear()
