@@ -17,8 +17,8 @@ import pytest
 
 from bench.inputs import rngs
 from bench.parity import cli
-from bench.parity.compare import Row, compare_variant, level1, level2, load_dump
-from bench.parity.levels import LEVELS, TOLERANCE, Job
+from bench.parity.compare import Row, compare_variant, level1, level2, level5, load_dump
+from bench.parity.levels import F64_TRAJ_TOL, LEVELS, TOLERANCE, Job
 from bench.parity.runner import collect, run_workers
 from bench.variants import VARIANTS, variant_arch
 from bench.weights import init_weights
@@ -65,20 +65,34 @@ def test_every_variant_drift_step_is_recorded(rows):
         assert "drift" in row.detail
 
 
-def test_a_perturbed_weight_makes_forward_parity_fail(parity_run, tmp_path):
-    """One G weight moved by 1e-3 in PyTorch's input only: L2 must fail, and only for that reason."""
+@pytest.fixture(scope="session")
+def perturbed(parity_run, tmp_path_factory) -> dict[str, dict]:
+    """dcgan's dumps where one G weight moved by 1e-3 in PyTorch's input only (TF's are the healthy ones)."""
+    job, _, outs = parity_run
+    tmp = tmp_path_factory.mktemp("perturbed")
+    weights = init_weights(variant_arch(VARIANTS["dcgan"]), rngs(job.seed)["init"])
+    weights["G.deconv3.weight"][2, 2, 0, 0] += 1e-3
+    np.savez(tmp / "w.npz", **weights)
+    bad = small_job(variants=["dcgan"], levels=["L2", "L5"], weights={"dcgan": str(tmp / "w.npz")})
+    bad_outs = run_workers(bad, tmp / "work", timeout=300, frameworks=("torch",))
+    return {"torch": load_dump(bad_outs["torch"], "dcgan"), "tf": load_dump(outs["tf"], "dcgan")}
+
+
+def test_a_perturbed_weight_makes_forward_parity_fail(parity_run, perturbed):
+    """L2 must fail, and only for that reason."""
     job, _, outs = parity_run
     arch = variant_arch(VARIANTS["dcgan"])
-    weights = init_weights(arch, rngs(job.seed)["init"])
-    weights["G.deconv3.weight"][2, 2, 0, 0] += 1e-3
-    np.savez(tmp_path / "w.npz", **weights)
-    bad = small_job(variants=["dcgan"], levels=["L2"], weights={"dcgan": str(tmp_path / "w.npz")})
-    bad_outs = run_workers(bad, tmp_path / "work", timeout=300, frameworks=("torch",))
-    dumps = {"torch": load_dump(bad_outs["torch"], "dcgan"), "tf": load_dump(outs["tf"], "dcgan")}
-    row = level2("dcgan", arch, dumps, job)
+    row = level2("dcgan", arch, perturbed, job)
     assert not row.passed and row.max_abs_diff > 1e-4, row
     healthy = level2("dcgan", arch, {fw: load_dump(outs[fw], "dcgan") for fw in ("torch", "tf")}, job)
     assert healthy.passed and healthy.max_abs_diff < TOLERANCE["L2"]
+
+
+def test_a_perturbed_weight_makes_the_trajectory_fail_in_float64(parity_run, perturbed):
+    """Float32 drift past tolerance is forgiven only when float64 agrees: a real difference is not."""
+    job, _, _ = parity_run
+    row = level5("dcgan", variant_arch(VARIANTS["dcgan"]), perturbed, job)
+    assert not row.passed and row.f64_rel_diff > F64_TRAJ_TOL and "float64 differs by" in row.detail, row
 
 
 def test_a_missing_or_misshapen_tensor_fails_shapes(parity_run):

@@ -10,7 +10,7 @@ import pytest
 from bench.convert import canonical_to_tf, canonical_to_torch, slots_to_canonical, tf_to_canonical, torch_to_canonical
 from bench.parity.cases import synthetic_data, with_running_stats
 from bench.parity.compare import bn_shadowed, level5, rel_diff, rel_norm
-from bench.parity.levels import DRIFT, Job, tolerance
+from bench.parity.levels import DRIFT, F64_TRAJ_TOL, L5_AGREE_STEPS, TOLERANCE, Job, tolerance
 from bench.variants import VARIANTS, variant_arch
 from bench.weights import init_weights
 
@@ -71,22 +71,61 @@ def test_eval_weights_have_random_running_statistics():
     np.testing.assert_array_equal(e["G.fc.weight"], w["G.fc.weight"])
 
 
-def test_drift_step_and_window():
-    steps = 12
-    base = np.linspace(1.0, 2.0, steps)
-    drifted = base.copy()
-    drifted[7:] *= 1 + 2 * DRIFT  # from step 8 on
+def l5_dumps(torch32: np.ndarray, tf32: np.ndarray, torch64: np.ndarray, tf64: np.ndarray) -> dict:
+    """Dumps whose D curves are the given ones (G's agree), float64 curves cut to the agreement window."""
     samples = np.zeros((2, 4, 4, 1), np.float32)
-    dumps = {
-        "torch": {"L5/loss_d": base, "L5/loss_g": base, "L5/samples": samples},
-        "tf": {"L5/loss_d": drifted, "L5/loss_g": base, "L5/samples": samples},
-    }
-    job = Job(["gan"], steps=steps)
+    n = L5_AGREE_STEPS
+
+    def dump(c32: np.ndarray, c64: np.ndarray) -> dict:
+        return {
+            "L5/loss_d": c32,
+            "L5/loss_g": BASE,
+            "L5_64/loss_d": c64[:n],
+            "L5_64/loss_g": BASE[:n],
+            "L5/samples": samples,
+        }
+
+    return {"torch": dump(torch32, torch64), "tf": dump(tf32, tf64)}
+
+
+BASE = np.linspace(1.0, 2.0, 12)
+
+
+def test_drift_step_and_window():
+    drifted = BASE.copy()
+    drifted[7:] *= 1 + 2 * DRIFT  # from step 8 on
+    job = Job(["gan"], steps=len(BASE))
     arch = variant_arch(VARIANTS["gan"])
-    row = level5("gan", arch, dumps, job)
+    row = level5("gan", arch, l5_dumps(BASE, drifted, BASE, BASE), job)
     assert row.drift_step == 8 and row.passed and row.max_rel_diff == pytest.approx(2 * DRIFT, rel=1e-2)
+    assert row.f64_rel_diff == 0 and "float32 leaves float64 by 0.0e+00 (torch) / 2.0e-03 (tf)" in row.detail
     drifted[2:] *= 1.5
-    assert not level5("gan", arch, dumps, job).passed
+    assert not level5("gan", arch, l5_dumps(BASE, drifted, BASE, drifted), job).passed  # float64 parts too
+
+
+def test_float32_trajectories_past_tolerance_pass_only_when_float64_agrees():
+    """Rounding amplified by training: each framework's float32 leaves float64, the float64 curves agree."""
+    job, arch = Job(["gan"], steps=len(BASE)), variant_arch(VARIANTS["gan"])
+    t32, f32 = BASE * (1 + 1e-2 * np.arange(12)), BASE * (1 - 1e-2 * np.arange(12))
+    row = level5("gan", arch, l5_dumps(t32, f32, BASE, BASE * (1 + 1e-12)), job)
+    assert row.passed and row.max_rel_diff > TOLERANCE["L5"] and row.f64_rel_diff < 1e-11
+    assert "float32 is over" in row.detail and "float32 leaves float64 by 8.3e-02 (torch) / 9.0e-02 (tf)" in row.detail
+    off = BASE.copy()
+    off[4:] += 1e-6  # a real difference: float64 curves part at step 5
+    row = level5("gan", arch, l5_dumps(t32, f32, BASE, off), job)
+    assert not row.passed and row.f64_rel_diff > F64_TRAJ_TOL and "a real difference" not in row.detail
+    assert "float64 differs by" in row.detail
+    close = level5("gan", arch, l5_dumps(BASE, BASE, BASE, off), job)  # float32 agrees, float64 does not
+    assert not close.passed and close.max_rel_diff == 0
+
+
+def test_l5_fails_when_float64_ran_fewer_steps_than_the_window():
+    job, arch = Job(["gan"], steps=len(BASE)), variant_arch(VARIANTS["gan"])
+    dumps = l5_dumps(BASE, BASE, BASE, BASE)
+    for d in dumps.values():
+        d["L5_64/loss_d"], d["L5_64/loss_g"] = d["L5_64/loss_d"][:3], d["L5_64/loss_g"][:3]
+    row = level5("gan", arch, dumps, job)
+    assert not row.passed and "over 3 of 10 steps" in row.detail
 
 
 def test_job_round_trips_through_json(tmp_path: Path):

@@ -10,7 +10,8 @@ Levels, each stricter than the last (tolerances and their exceptions in `levels`
 - L4 one step: parameters, BN statistics and optimiser slots after one full step (n_critic D
   updates, then G), in the benchmarked step mode, and in float64.
 - L5 trajectory: N steps with identical data and noise; per-step loss differences, the first step
-  above 1e-3 (drift step), and agreement within 5e-3 over the first 10 steps.
+  above 1e-3 (drift step), and agreement within 5e-3 over the first 10 steps; those 10 steps again
+  in float64, which must agree, and which show how far float32 rounding alone moves each framework.
 
 `worker` runs one framework per process and dumps arrays (.npz); `compare` reads both dumps with
 numpy only; `runner` starts the workers; `cli.main_parity` is `python -m bench parity`.

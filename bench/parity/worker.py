@@ -4,7 +4,8 @@ Imports exactly one framework and writes OUTDIR/{variant}.npz per variant (atomi
 that raises writes OUTDIR/{variant}.error (its reason) and the worker goes on with the next one.
 Keys: `L1/shape/{framework name}`, `L1/count`, `L2/g|d`, `L2e/g|d`, `L3/loss/{D|G}.{term}`,
 `L3/grad/{canonical}`, `L4/w/{canonical}`, `L4/opt/{canonical}.{m|v}`, `L5/{metric}`, `L5/samples`;
-`L3_64/...`, `L4_64/...`: the same as L3, L4 in float64, on the first F64_BATCH examples of the batch.
+`L3_64/...`, `L4_64/...`: the same as L3, L4 in float64, on the first F64_BATCH examples of the batch;
+`L5_64/{loss_d|loss_g}`: the first steps of the L5 trajectory again in float64, on the full batch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from bench.convert import slots_to_canonical, tf_to_canonical, torch_to_canonical
 from bench.inputs import fixed_noise, framework_seed
 from bench.parity.cases import Case, head, make_case
-from bench.parity.levels import F64_BATCH, STEP_MODES, Job
+from bench.parity.levels import F64_BATCH, L5_AGREE_STEPS, STEP_MODES, Job
 from bench.variants import get_variant, variant_arch
 
 TO_CANONICAL = {"torch": torch_to_canonical, "tf": tf_to_canonical}
@@ -72,6 +73,8 @@ def run_variant(fw: str, name: str, job: Job, modules: dict) -> dict[str, np.nda
         tr64 = trainer(dtype="float64")
         tr64.train_step(small)
         out.update(step_state(tr64, fw, case, "L4_64"))
+    if "L5" in job.levels:
+        out.update(trajectory64(trainer(STEP_MODES[fw], "float64"), case, job))
     return out
 
 
@@ -107,6 +110,18 @@ def trajectory(tr, fw: str, case: Case, job: Job) -> dict[str, np.ndarray]:
         z, labels = fixed_noise(job.seed, case.arch, N_SAMPLES, case.variant.g_conditional)
         out["L5/samples"] = tr.generate(z, labels)
     return out
+
+
+def trajectory64(tr, case: Case, job: Job) -> dict[str, np.ndarray]:
+    """L5's agreement window again in float64, same batch, data and noise.
+
+    The frameworks' float64 curves agreeing shows the N-step math is the same; each framework's float32
+    curve against its own float64 one measures how far float32 rounding alone moves the trajectory.
+    """
+    stream = case.stream(job.seed)
+    n = min(job.steps, L5_AGREE_STEPS)
+    rows = tr.fetch([tr.train_step(stream.next()) for _ in range(n)])
+    return {f"L5_64/{k}": np.array([r[k] for r in rows]) for k in ("loss_d", "loss_g")}
 
 
 def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
