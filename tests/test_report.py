@@ -135,6 +135,7 @@ def test_environment_parity_and_offline_default(md):
     assert "0123456789ab " in env and "mnist-5k" in env and "offline default" in env
     assert re.search(r"\| fixture +\| dcgan +\| 20 +\| 2 +\| 1 +\| 64 +\| 0, 1, 2 ", env)
     assert "| trajectory | 4.1e-03 " in md and "| FAIL " in md and "losses drift apart at step 12" in md
+    assert "float64 rel diff" in md and "9.3e-13" in md
 
 
 @pytest.mark.skipif(

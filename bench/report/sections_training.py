@@ -133,15 +133,23 @@ def parity_section(ctx: Context) -> Section:
         df["passed"] = df["passed"].map(lambda p: "pass" if bool(p) else "FAIL")
     if "drift_step" in df:
         df["drift_step"] = [("—" if pd.isna(v) or v < 0 else str(int(v))) for v in df["drift_step"]]
-    df = format_columns(df, {"max_abs_diff": "sci", "max_rel_diff": "sci", "tolerance": "sci"})
+    df = format_columns(df, {k: "sci" for k in ("max_abs_diff", "max_rel_diff", "tolerance", "f64_rel_diff")})
     failed = int((df["passed"] == "FAIL").sum()) if "passed" in df else 0
     levels = ", ".join(dict.fromkeys(df["level"].astype(str))) if "level" in df else "—"
-    text = f"{len(df)} checks ({levels}), {failed} failed; drift step: first step at which the trajectories part."
+    text = (
+        f"{len(df)} checks ({levels}), {failed} failed; drift step: first step at which the trajectories part; "
+        "float64 rel diff: the same check in float64, which decides when float32 rounding exceeds the tolerance."
+    )
     df = df.rename(columns=PARITY_LABELS)
     return Section("Parity", [Text(text), Table(df, "Cross-framework parity from identical weights and inputs")])
 
 
-PARITY_LABELS = {"max_abs_diff": "max abs diff", "max_rel_diff": "max rel diff", "drift_step": "drift step"}
+PARITY_LABELS = {
+    "max_abs_diff": "max abs diff",
+    "max_rel_diff": "max rel diff",
+    "drift_step": "drift step",
+    "f64_rel_diff": "float64 rel diff",
+}
 
 
 def method_section() -> Section:
