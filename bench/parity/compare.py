@@ -244,7 +244,10 @@ def _f64_checked_l5(row: Row, dumps: dict[str, Dump], window: int, complete: boo
         row.detail += f"; float64 differs by {row.f64_rel_diff:.1e} > {F64_TRAJ_TOL:g} over {n} of {window} steps"
     elif not row.passed and complete:
         row.passed = True
-        row.detail += f"; float32 is over {row.tolerance:g} from rounding, float64 agrees"
+        floor = max(floors.values())
+        row.detail += (
+            f"; float32 is over {row.tolerance:g} from rounding, float64 agrees (float32 alone strays {floor:.1e})"
+        )
     return row
 
 
