@@ -9,19 +9,29 @@ import argparse
 import importlib
 import importlib.util
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.frameworks import FRAMEWORKS, IMPORT_NAME, INSTALL_HINT
 from bench.spec import RunSpec
-from bench.suites import BUILTIN, FRAMEWORKS, GPU_FID_SAMPLES, expand, get_suite, load_suite_file, override
-from bench.variants import VARIANTS, variant_arch
+from bench.suites import BUILTIN, GPU_FID_SAMPLES, Suite, expand, get_suite, load_suite_file, override
+from bench.validate import (
+    check_data,
+    check_dataset_shape,
+    check_device,
+    check_results_dir,
+    check_spec,
+    integer,
+    probe_writable,
+)
+from bench.variants import VARIANTS
 
 DELEGATED = {  # commands whose arguments their own module parses: (module, function, help)
     "parity": ("bench.parity.cli", "main_parity", "cross-framework parity levels L1-L5 and the parity table"),
     "report": ("bench.report.cli", "main_report", "turn result tables into a Markdown + HTML report"),
     "fid": ("bench.fid.cli", "main_fid", "FID and KID between two image sets (folders, .npz or .npy)"),
 }
-INSTALL_HINT = {"torch": "pip install torch==2.13.0", "tf": "pip install tensorflow-cpu==2.21.0"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,7 +60,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run a suite of benchmark runs")
     src = r.add_mutually_exclusive_group()
-    src.add_argument("--suite", default="quick", help=f"built-in suite: {', '.join(BUILTIN)}")
+    src.add_argument("--suite", help=f"built-in suite: {', '.join(BUILTIN)} (default: quick's runs, one at a time)")
     src.add_argument("--suite-file", help="a suite in TOML (keys: the Suite fields, see README)")
     r.add_argument("--variants", type=_csv(str), help="comma-separated variant names")
     r.add_argument("--frameworks", type=_csv(str), help="torch,tf")
@@ -73,15 +83,35 @@ def build_parser() -> Parser:
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
     r.add_argument("--no-report", action="store_true", help="do not generate the report at the end")
     sub.add_parser("list", help="variants, suites, datasets and which frameworks import here")
+    d = sub.add_parser("download", help="fetch datasets into the cache, checksums verified (needs network)")
+    d.add_argument("datasets", nargs="+", help="mnist, fashion-mnist, cifar10")
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)  # parsed by its own module
     return p
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    suite = load_suite_file(args.suite_file) if args.suite_file else get_suite(args.suite)
-    if args.threads < 0:
-        raise BenchError(f"threads must be >= 0, got {args.threads}")
+    """Validate everything, then take the results directory's lock and run; nothing starts before."""
+    suite, specs = plan(args)
+    results_dir = Path(args.results_dir)
+    check_results_dir(results_dir)
+    check_data(specs)
+    from bench.lock import results_lock
+
+    with results_lock(results_dir):
+        probe_writable(results_dir)
+        return execute(suite, specs, results_dir, args)
+
+
+def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
+    """The suite with its overrides and its RunSpecs, all validated; reads no data, writes nothing."""
+    if args.suite_file:
+        suite = load_suite_file(args.suite_file)
+    elif args.suite:
+        suite = get_suite(args.suite)
+    else:  # no suite named: quick's runs, but one at a time (quick's jobs = 2 would halve each run's threads)
+        suite = replace(get_suite("quick"), jobs=1)
+    integer("threads", args.threads)
     suite = override(
         suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
@@ -90,24 +120,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":
         suite = override(suite, fid_samples=GPU_FID_SAMPLES)  # the study's 10k/10k where a GPU affords it
     for fw in suite.frameworks:
-        module = {"torch": "torch", "tf": "tensorflow"}[fw]
-        if importlib.util.find_spec(module) is None:
+        if importlib.util.find_spec(IMPORT_NAME[fw]) is None:
             raise BenchError(
                 f"framework {fw!r} is not installed ({INSTALL_HINT[fw]}), or leave it out with --frameworks"
             )
     if args.dataset:
-        check_dataset(args.dataset, suite.variants or tuple(VARIANTS))
+        check_dataset_shape(args.dataset, suite.variants or tuple(VARIANTS))
     if args.labeled_fraction is not None and not 0.0 <= args.labeled_fraction <= 1.0:
         raise BenchError(f"labeled fraction must be in [0, 1], got {args.labeled_fraction}")
+    check_device(args.device)
     base = RunSpec(variant="", framework="", device=args.device, threads=args.threads,
                    deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir,
                    labeled_fraction=-1.0 if args.labeled_fraction is None else args.labeled_fraction)  # fmt: skip
     specs = expand(suite, base)
+    for spec in specs:
+        check_spec(spec)
+    return suite, specs
+
+
+def execute(suite: Suite, specs: list[RunSpec], results_dir: Path, args: argparse.Namespace) -> int:
+    """Train, evaluate and report (under the results directory's lock)."""
     from bench.executor import run_specs
 
-    results_dir = Path(args.results_dir)
     print(f"suite {suite.name}: {len(specs)} runs -> {results_dir}", file=sys.stderr)
-    rows = run_specs(specs, results_dir, force=args.force, jobs=suite.jobs)
+    rows = run_specs(specs, results_dir, force=args.force, jobs=specs[0].jobs if specs else 1)
     if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
         from bench.quality import evaluate_runs
 
@@ -128,19 +164,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def check_dataset(name: str, variants: tuple[str, ...]) -> None:
-    """An unknown dataset, or one whose images do not fit a variant's architecture, is a CLI error."""
-    from bench.data import DATASETS, NATIVE_SHAPE
-
-    if name not in DATASETS:
-        raise BenchError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    for v in variants:
-        arch = variant_arch(VARIANTS[v])
-        if name in NATIVE_SHAPE and NATIVE_SHAPE[name] != arch.image_shape:
-            have, need = ("x".join(map(str, s)) for s in (NATIVE_SHAPE[name], arch.image_shape))
-            raise BenchError(f"dataset {name} has {have} images but variant {v} ({arch.name}) needs {need}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -165,7 +188,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list}
+def cmd_download(args: argparse.Namespace) -> int:
+    from bench.data import download
+
+    for name in args.datasets:
+        if name not in download.MIRRORS:
+            raise BenchError(f"{name!r} cannot be downloaded; downloadable: {', '.join(download.MIRRORS)}")
+    if download.offline():
+        raise BenchError("downloads are disabled here (BENCH_OFFLINE is set)")
+    for name in args.datasets:
+        print(f"{name}: {download.download_dataset(name, _err)}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "download": cmd_download}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,14 +9,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.frameworks import FRAMEWORKS, MODES
 from bench.spec import RunSpec
+from bench.validate import check_suite, check_suite_table, oneline
 from bench.variants import VARIANTS
 
-FRAMEWORKS = ("torch", "tf")
-# Execution modes per framework; the first is the default ("" in a RunSpec). A suite's `modes` list
-# applies each known mode to the frameworks that have it; a name no framework knows goes to every
-# framework, whose worker then records a failed run with the reason.
-MODES = {"torch": ("eager", "compile"), "tf": ("function", "xla", "eager")}
+# A suite's `modes` list applies each known mode to the frameworks that have it (validation refuses
+# names no framework knows before anything runs).
 
 
 @dataclass(frozen=True)
@@ -123,52 +122,33 @@ _TUPLE_FIELDS = {"variants", "frameworks", "seeds", "batch_sizes", "modes", "dat
 
 
 def load_suite_file(path: str | Path) -> Suite:
-    """A suite from TOML; keys are Suite's fields (`name` defaults to the file's stem)."""
+    """A suite from TOML; keys are Suite's fields (`name` defaults to the file's stem). Every value
+    is type-checked before the Suite is built, then the Suite is validated as a whole."""
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text())
     except OSError as e:
         raise BenchError(f"cannot read suite file {p}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise BenchError(f"suite file {p} is not valid TOML: {e}") from None
+        raise BenchError(f"suite file {p} is not valid TOML: {oneline(str(e), 200)}") from None
+    except ValueError as e:  # e.g. an integer too long for Python's int-to-string guard
+        raise BenchError(f"suite file {p} is not valid TOML: {oneline(str(e), 120)}") from None
     known = {f.name for f in fields(Suite)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise BenchError(f"suite file {p}: unknown keys {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        raise BenchError(
+            f"suite file {p}: unknown keys {oneline(', '.join(unknown))}; allowed: {', '.join(sorted(known))}"
+        )
     data.setdefault("name", p.stem)
-    try:
-        suite = Suite(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in data.items()})
-    except TypeError as e:
-        raise BenchError(f"suite file {p}: {e}") from None
-    validate(suite)
+    check_suite_table(data, f"suite file {p}", Suite)
+    suite = Suite(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in data.items()})
+    check_suite(suite)
     return suite
 
 
 def validate(suite: Suite) -> None:
-    """Every problem a suite can have, as one clear error."""
-    for v in (*suite.variants, *suite.steps_per_variant):
-        if v not in VARIANTS:
-            raise BenchError(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
-    for fw in suite.frameworks:
-        if fw not in FRAMEWORKS:
-            raise BenchError(f"unknown framework {fw!r}; known: {', '.join(FRAMEWORKS)}")
-    _positive("steps", [suite.steps, *suite.steps_per_variant.values()])
-    _positive("batch size", list(suite.batch_sizes))
-    _positive("warmup", [suite.warmup])
-    _positive("repeats", [suite.repeats])
-    _positive("jobs", [suite.jobs])
-    _positive("intervals", [suite.intervals])
-    _positive("timeout", [suite.timeout])
-    if not suite.frameworks or not suite.seeds:
-        raise BenchError("a suite needs at least one framework and one seed")
-    if suite.fid_samples < 0:
-        raise BenchError(f"fid_samples must be >= 0, got {suite.fid_samples}")
-
-
-def _positive(what: str, values: list) -> None:
-    for x in values:
-        if isinstance(x, bool) or not isinstance(x, int | float) or x <= 0:
-            raise BenchError(f"{what} must be a positive number, got {x!r}")
+    """Every problem a suite can have, as one clear error (see bench.validate)."""
+    check_suite(suite)
 
 
 def override(suite: Suite, **changes) -> Suite:
@@ -182,11 +162,16 @@ def override(suite: Suite, **changes) -> Suite:
 
 
 def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
-    """RunSpecs in a stable order: variant, dataset, batch size, seed, repeat, mode, framework."""
+    """RunSpecs in a stable order: variant, dataset, batch size, seed, repeat, mode, framework.
+
+    Never more jobs than runs: a suite of one run gets all the cores, not the share of a pair.
+    """
     axes = itertools.product(
         suite.variants or tuple(VARIANTS), suite.datasets or ("",), suite.batch_sizes or (0,), suite.seeds,
         range(suite.repeats), suite.modes, suite.frameworks,
     )  # fmt: skip
+    combos = [c for c in axes if mode_applies(c[5], c[6])]
+    jobs = max(1, min(suite.jobs, len(combos)))
     return [
         base.with_(
             variant=variant,
@@ -202,11 +187,10 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             fid_samples=suite.fid_samples,
             timeout=suite.timeout,
             suite=suite.name,
-            jobs=suite.jobs,
-            threads=base.threads or (threads_per_job(suite.jobs) if suite.jobs > 1 else 0),
+            jobs=jobs,
+            threads=base.threads or (threads_per_job(jobs) if jobs > 1 else 0),
         )  # fmt: skip
-        for variant, dataset, batch, seed, repeat, mode, fw in axes
-        if mode_applies(mode, fw)
+        for variant, dataset, batch, seed, repeat, mode, fw in combos
     ]
 
 

@@ -12,8 +12,8 @@ from tests.conftest import run_cli
     [
         (["run", "--variants", "nope"], "unknown variant 'nope'"),
         (["run", "--frameworks", "jax"], "unknown framework 'jax'"),
-        (["run", "--batch-size", "0"], "batch size must be a positive number, got 0"),
-        (["run", "--steps", "-3"], "steps must be a positive number"),
+        (["run", "--batch-size", "0"], "batch size must be an integer from 1 to 65,536, got 0"),
+        (["run", "--steps", "-3"], "steps must be an integer from 1 to"),
         (["run", "--suite", "huge"], "unknown suite 'huge'"),
         (["run", "--suite-file", "/no/such/suite.toml"], "cannot read suite file /no/such/suite.toml"),
         (["run", "--device", "gpu"], "device must be 'cpu' or a GPU index"),
