@@ -32,10 +32,14 @@ Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | tim
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+
+from bench.validate import SAFE_RUN_ID, check_run_id
 
 TABLES = ("runs", "steps", "intervals", "metrics")
 FINISHED = ("ok", "diverged", "skipped")
@@ -93,12 +97,30 @@ RUN_COLUMNS = {
 }
 
 
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 hid results from a shared group
+# Columns a file must have to belong to a table (a foreign or truncated file is skipped, not fatal).
+REQUIRED = {
+    "runs": ("run_id", "variant", "framework", "status"),
+    "steps": ("run_id", "step"),
+    "intervals": ("run_id",),
+    "metrics": ("run_id",),
+}
+_reported: set[Path] = set()
+
+
 def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write Parquet to a temporary name in the same directory, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, FILE_MODE)
         df.to_parquet(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
@@ -107,7 +129,8 @@ def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
 
 
 def table_path(results_dir: str | Path, table: str, run_id: str) -> Path:
-    return Path(results_dir) / table / f"{run_id}.parquet"
+    """`<results>/<table>/<run_id>.parquet`; an unsafe run id never becomes a path."""
+    return Path(results_dir) / table / f"{check_run_id(run_id)}.parquet"
 
 
 def is_finished(results_dir: str | Path, run_id: str) -> bool:
@@ -121,12 +144,39 @@ def is_finished(results_dir: str | Path, run_id: str) -> bool:
         return False
 
 
-def load_table(results_dir: str | Path, table: str) -> pd.DataFrame:
-    """All files of one table concatenated (empty DataFrame when there are none)."""
+def warn_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def read_table_file(path: Path, table: str, warn: Callable[[str], None] = warn_stderr) -> pd.DataFrame | None:
+    """One file of a table, or None after one warning line when it is corrupt or foreign."""
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises many types for truncated or non-Parquet bytes
+        return _skip(path, f"not a readable Parquet file ({type(e).__name__})", warn)
+    missing = [c for c in REQUIRED.get(table, ()) if c not in df.columns]
+    if missing:
+        return _skip(path, f"not a {table} table (no {', '.join(missing)} column)", warn)
+    if table in REQUIRED and not df["run_id"].map(lambda r: isinstance(r, str) and SAFE_RUN_ID.fullmatch(r)).all():
+        return _skip(path, "holds a run_id that is not a valid run id", warn)
+    if table in REQUIRED and not (df["run_id"] == path.stem).all():
+        return _skip(path, f"its rows belong to another run than {path.stem}", warn)
+    return df
+
+
+def _skip(path: Path, why: str, warn: Callable[[str], None]) -> None:
+    if path not in _reported:  # once per file and process: several loads read the same table
+        _reported.add(path)
+        warn(f"warning: skipping {path}: {why}")
+    return None
+
+
+def load_table(results_dir: str | Path, table: str, warn: Callable[[str], None] = warn_stderr) -> pd.DataFrame:
+    """All files of one table concatenated (empty DataFrame when there are none); corrupt or foreign
+    files are named in one warning line each and left out."""
     folder = Path(results_dir) / table
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    frames = [pd.read_parquet(f) for f in files]
-    frames = [f for f in frames if not f.empty]
+    frames = [df for f in files if (df := read_table_file(f, table, warn)) is not None and not df.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.results import load, load_table
+from bench.results import load, load_table, read_table_file
 
 FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
 FRAMEWORK_ORDER = ("torch", "tf")
@@ -45,7 +45,8 @@ def load_report_data(results_dir: Path) -> ReportData:
         runs, steps = load(results_dir)
         intervals = load_table(results_dir, "intervals")
         parity_file = results_dir / "parity" / "parity.parquet"
-        parity = pd.read_parquet(parity_file) if parity_file.exists() else pd.DataFrame()
+        parity = read_table_file(parity_file, "parity") if parity_file.exists() else None
+        parity = pd.DataFrame() if parity is None else parity
         fid_floor = load_table(results_dir, "fid_floor")
     except (OSError, ValueError) as e:  # pyarrow's errors derive from these
         raise BenchError(f"cannot read the result tables in {results_dir}: {e}") from None
