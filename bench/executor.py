@@ -8,6 +8,7 @@ so a suite killed half way leaves only complete runs behind and resumes where it
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from bench.environment import REPO, environment
 from bench.results import is_finished, table_path, write_table_atomic
 from bench.run_one import spec_columns
 from bench.spec import RunSpec
+from bench.validate import check_run_id, check_spec
 from bench.variants import get_variant, variant_arch
 
 STOPPING = threading.Event()  # set when the suite is interrupted: running workers are killed, not recorded
@@ -71,6 +73,8 @@ def run_specs(
     """Run every spec not already finished, `jobs` at a time; return the rows written (skipped-as-done
     ones excluded). With jobs > 1 the runs share the machine, so their speed figures are not for
     comparison (the row's `jobs` column says so); the rest of each run is unchanged."""
+    for spec in specs:
+        check_spec(spec)  # before any worker starts
     progress = Progress(len(specs), jobs=max(1, jobs))
     todo = []
     for i, spec in enumerate(specs, 1):
@@ -118,7 +122,7 @@ def execute(spec: RunSpec, results_dir: Path, progress: Progress, head: str, rem
     """One run: skipped row if its data is absent, else a worker; write and return its row."""
     variant = get_variant(spec.variant)
     base = {"run_id": spec.run_id, **identity(spec)}
-    present, why = dataset_available(spec.dataset or variant.dataset, spec.data_dir or None)
+    present, why = dataset_available(spec.dataset or variant.dataset, spec.data_dir or None, not spec.data_dir)
     if not present:
         row = {**base, "status": "skipped", "reason": why, **environment()}
     else:
@@ -137,6 +141,13 @@ def identity(spec: RunSpec) -> dict:
 
 def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
     workdir = fresh_workdir(Path(results_dir) / ".work", spec.run_id)
+    try:
+        return _run_in(workdir, spec, results_dir, progress, head, remaining)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # also after a timeout or a Ctrl-C
+
+
+def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
     (workdir / "spec.json").write_text(json.dumps(spec.to_dict()))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env["PYTHONUNBUFFERED"] = "1"
@@ -160,7 +171,6 @@ def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, 
         reader.join(5)
     row = _read_row(workdir, proc.returncode)
     _collect(workdir, results_dir, spec.run_id)
-    shutil.rmtree(workdir, ignore_errors=True)
     return row
 
 
@@ -170,9 +180,11 @@ def fresh_workdir(root: Path, run_id: str) -> Path:
     A worker orphaned by a killed orchestrator may still be finishing; with its own directory it
     can never write into (or be read as) a later attempt at the same run.
     """
+    check_run_id(run_id)  # it names what is deleted here
     root.mkdir(parents=True, exist_ok=True)
-    for old in root.glob(f"{run_id}*"):
-        shutil.rmtree(old, ignore_errors=True)
+    for old in root.glob(f"{glob.escape(run_id)}-*"):
+        if old.parent == root:
+            shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=root))
 
 
@@ -213,9 +225,24 @@ def _read_row(workdir: Path, returncode: int) -> dict:
             return json.loads(path.read_text())
         except json.JSONDecodeError:
             pass
-    lines = [ln for ln in (workdir / "stderr.log").read_text(errors="replace").splitlines() if ln.strip()]
+    return {"status": "failed", "reason": exit_reason(returncode, workdir / "stderr.log")}
+
+
+def exit_reason(returncode: int, stderr_log: Path) -> str:
+    """Why a worker ended without a row: the signal that killed it, or its code and last stderr line.
+
+    A signal's victim did not choose its last words, so they are not quoted as the reason.
+    """
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        oom = ", possibly out of memory (the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"worker killed by {name}{oom}"
+    lines = [ln for ln in stderr_log.read_text(errors="replace").splitlines() if ln.strip()]
     last = lines[-1].strip() if lines else "no output"
-    return {"status": "failed", "reason": f"worker exited with code {returncode}: {last}"[:500]}
+    return f"worker exited with code {returncode}: {last}"[:500]
 
 
 def _collect(workdir: Path, results_dir: Path, run_id: str) -> None:

@@ -83,7 +83,7 @@ def real_subset(results_dir: Path, dataset: str, data_dir: str | None, split: st
     """A fixed random subset (seed 0) of a split, saved once as uint8 .npz for the evaluator."""
     path = Path(results_dir) / "reference" / f"{dataset}-{split}-{n}.npz"
     if not path.exists():
-        ds = load_dataset(dataset, split, data_dir, allow_download=False, log=lambda m: None)
+        ds = load_dataset(dataset, split, data_dir, allow_download=False, log=lambda m: None, fallback=not data_dir)
         idx = np.sort(np.random.default_rng(0).permutation(len(ds.images))[:n])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")

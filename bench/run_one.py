@@ -38,7 +38,8 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     arch = variant_arch(variant)
     batch = spec.batch_size or variant.batch_size
     fraction = variant.labeled_fraction if spec.labeled_fraction < 0 else spec.labeled_fraction
-    ds = load_dataset(spec.dataset or variant.dataset, "train", spec.data_dir or None, arch.image_shape[:2])
+    name, data_dir = spec.dataset or variant.dataset, spec.data_dir or None
+    ds = load_dataset(name, "train", data_dir, arch.image_shape[:2], fallback=data_dir is None)
     check_image_shape(ds, arch.image_shape, arch.name)
 
     mode = spec.mode or DEFAULT_MODES[spec.framework]
@@ -157,6 +158,7 @@ def save_samples(trainer, arch, variant: Variant, spec: RunSpec, workdir: Path) 
 
 def test_accuracy(trainer, variant: Variant, arch, spec: RunSpec) -> float:
     """D's accuracy over the K real classes on the test split (ssgan)."""
-    ds = load_dataset(spec.dataset or variant.dataset, "test", spec.data_dir or None, arch.image_shape[:2])
+    name, data_dir = spec.dataset or variant.dataset, spec.data_dir or None
+    ds = load_dataset(name, "test", data_dir, arch.image_shape[:2], fallback=data_dir is None)
     logits = trainer.d_logits(scale_images(ds.images, arch.data_range))
     return float(np.mean(np.argmax(logits[:, :10], axis=1) == ds.labels))

@@ -8,9 +8,11 @@ directory. Progress goes to stdout as `PROGRESS done total steps_per_s` lines.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -41,6 +43,17 @@ def set_environment(spec: RunSpec) -> None:
         os._exit(3)
     if os.environ.get("BENCH_TEST_HANG") == spec.variant:  # test hook: a worker that never ends
         time.sleep(3600)
+    if os.environ.get("BENCH_TEST_KILL") == spec.variant:  # test hook: killed as the OOM killer would
+        print("an unrelated warning a framework printed", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raise_test_error(spec: RunSpec) -> None:
+    """Test hook: `BENCH_TEST_RAISE=variant:ExceptionName` raises that built-in exception, no message."""
+    variant, _, name = os.environ.get("BENCH_TEST_RAISE", "").partition(":")
+    error = getattr(builtins, name, None)
+    if variant == spec.variant and isinstance(error, type) and issubclass(error, Exception):
+        raise error()
 
 
 def import_framework(framework: str):
@@ -87,21 +100,30 @@ def main(argv: list[str]) -> int:
         from bench.run_one import run  # imports numpy-side modules only
 
         runtime, train = import_framework(spec.framework)
+        raise_test_error(spec)
         row = run(spec, workdir, runtime, train, progress)
         code = 0
     except BenchError as e:
-        row = {"status": "failed", "reason": str(e).splitlines()[0] if str(e) else type(e).__name__}
+        row = {"status": "failed", "reason": failure_reason(e, with_type=False)}
         code = 1
     except Exception as e:  # any crash becomes a row; the traceback goes to stderr for the log
         traceback.print_exc()
-        msg = str(e).strip().splitlines()
-        row = {"status": "failed", "reason": f"{type(e).__name__}: {msg[0] if msg else ''}"[:500]}
+        row = {"status": "failed", "reason": failure_reason(e)}
         code = 1
     row["started_at"] = started.isoformat()
     row["finished_at"] = datetime.now(UTC).isoformat()
     row["wall_s"] = (datetime.now(UTC) - started).total_seconds()
     (workdir / "row.json").write_text(json.dumps(row, default=_json_default))
     return code
+
+
+def failure_reason(e: BaseException, with_type: bool = True) -> str:
+    """One line: the exception's first non-empty message line, its type when there is no message
+    (MemoryError() says nothing else)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    if not lines:
+        return f"{type(e).__name__} (no message)"
+    return (f"{type(e).__name__}: {lines[0]}" if with_type else lines[0])[:500]
 
 
 def _json_default(o):

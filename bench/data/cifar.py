@@ -83,7 +83,8 @@ def read_batch(path: Path, expected_md5: str | None = None) -> tuple[np.ndarray,
     if expected_md5 is not None and (got := hashlib.md5(raw, usedforsecurity=False).hexdigest()) != expected_md5:
         raise DataError(
             f"{path}: checksum mismatch (md5 {got}, expected {expected_md5}); "
-            "re-download CIFAR-10, or skip the check with verify=False for your own files"
+            "delete it and fetch CIFAR-10 again (`python -m bench download cifar10`); "
+            "from Python, verify=False reads your own re-encoded files"
         )
     try:
         entry = RestrictedUnpickler(io.BytesIO(raw), path).load()
@@ -122,16 +123,26 @@ def load_split(
     path: Path, split: str, verify: bool = True, log: Callable[[str], None] = log_stderr
 ) -> tuple[np.ndarray, np.ndarray, Path]:
     """Images, labels and the batch directory read; `path` is a batch directory or the archive."""
-    if path.name == ARCHIVE:
-        path = extract_archive(path, dataset_cache_dir("cifar10"), log)
-    parts = [read_batch(path / f, CHECKSUMS[f] if verify else None) for f in FILES[split]]
+    extracted = path.name == ARCHIVE
+    if extracted:
+        path = extract_archive(path, dataset_cache_dir("cifar10"), log, verify)
+    try:
+        parts = [read_batch(path / f, CHECKSUMS[f] if verify else None) for f in FILES[split]]
+    except DataError:
+        if extracted:  # a bad extraction in the cache must not be found and reused next time
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     return images, labels, path
 
 
-def extract_archive(archive: Path, dest: Path, log: Callable[[str], None] = log_stderr) -> Path:
-    """Extract the batches into dest/cifar-10-batches-py (atomically, by name: no path traversal)."""
+def extract_archive(archive: Path, dest: Path, log: Callable[[str], None] = log_stderr, verify: bool = True) -> Path:
+    """Extract the batches into dest/cifar-10-batches-py (atomically, by name: no path traversal).
+
+    With `verify`, every batch's checksum is checked before the extraction enters the cache, so a
+    tampered archive leaves nothing behind to be reused.
+    """
     final = dest / BATCHES_DIR
     if all((final / f).is_file() for f in ARCHIVE_MEMBERS[:-1]):
         return final
@@ -141,6 +152,8 @@ def extract_archive(archive: Path, dest: Path, log: Callable[[str], None] = log_
     tmp.mkdir(parents=True)
     try:
         _extract_members(archive, tmp)
+        if verify:
+            _check_members(archive, tmp)
         shutil.rmtree(final, ignore_errors=True)  # a partial directory left by an old interrupted run
         try:
             os.replace(tmp, final)
@@ -152,6 +165,16 @@ def extract_archive(archive: Path, dest: Path, log: Callable[[str], None] = log_
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _check_members(archive: Path, out: Path) -> None:
+    for name, expected in CHECKSUMS.items():
+        got = hashlib.md5((out / name).read_bytes(), usedforsecurity=False).hexdigest()
+        if got != expected:
+            raise DataError(
+                f"{archive}: {name} fails its checksum (md5 {got}, expected {expected}): "
+                "not the official CIFAR-10 release; nothing was extracted"
+            )
 
 
 def _extract_members(archive: Path, out: Path) -> None:

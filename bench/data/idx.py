@@ -110,8 +110,8 @@ def read_idx(path: Path, magic: int, expected_md5: str | None = None) -> np.ndar
         if got != expected_md5:
             raise DataError(
                 f"{path}: checksum mismatch (md5 of the decompressed data is {got}, expected {expected_md5}); "
-                "the file is corrupt or not the official release: re-download it, or skip the check "
-                "with verify=False for your own files"
+                "the file is corrupt or not the official release: delete it and fetch it again "
+                "(`python -m bench download NAME`); from Python, verify=False reads your own re-encoded files"
             )
     return array
 
