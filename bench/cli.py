@@ -133,6 +133,8 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
                    deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir,
                    labeled_fraction=-1.0 if args.labeled_fraction is None else args.labeled_fraction)  # fmt: skip
     specs = expand(suite, base)
+    if not specs:
+        raise BenchError("the suite has no runs (an empty list of modes or of a framework's modes)")
     for spec in specs:
         check_spec(spec)
     return suite, specs

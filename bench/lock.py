@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.validate import oneline
 
 LOCK_NAME = ".lock"
 
@@ -54,7 +55,7 @@ def _me() -> dict:
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "since": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
-        "command": " ".join(["python -m bench", *sys.argv[1:]])[:300],
+        "command": oneline(" ".join(["python -m bench", *sys.argv[1:]]), 300),
     }
 
 

@@ -157,7 +157,7 @@ def read_table_file(path: Path, table: str, warn: Callable[[str], None] = warn_s
     missing = [c for c in REQUIRED.get(table, ()) if c not in df.columns]
     if missing:
         return _skip(path, f"not a {table} table (no {', '.join(missing)} column)", warn)
-    if table in REQUIRED and not df["run_id"].map(lambda r: isinstance(r, str) and SAFE_RUN_ID.fullmatch(r)).all():
+    if table in REQUIRED and not all(isinstance(r, str) and SAFE_RUN_ID.fullmatch(r) for r in df["run_id"]):
         return _skip(path, "holds a run_id that is not a valid run id", warn)
     if table in REQUIRED and not (df["run_id"] == path.stem).all():
         return _skip(path, f"its rows belong to another run than {path.stem}", warn)

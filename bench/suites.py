@@ -142,7 +142,10 @@ def load_suite_file(path: str | Path) -> Suite:
     data.setdefault("name", p.stem)
     check_suite_table(data, f"suite file {p}", Suite)
     suite = Suite(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in data.items()})
-    check_suite(suite)
+    try:
+        check_suite(suite)
+    except BenchError as e:
+        raise BenchError(f"suite file {p}: {e}") from None
     return suite
 
 

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import pickle
+import shutil
 import struct
 import tarfile
 from pathlib import Path
@@ -121,6 +122,28 @@ def test_archive_in_data_dir_is_extracted_into_the_cache(tmp_path: Path, isolate
     assert sorted(p.name for p in extracted.iterdir()) == sorted(cifar.ARCHIVE_MEMBERS)
     assert [m for m in logs if "extracting" in m]
     assert load_dataset("cifar10", verify=False, log=logs.append).source == str(extracted)  # from the cache
+
+
+def test_a_tampered_archive_leaves_nothing_in_the_cache(tmp_path: Path, isolated: Path, monkeypatch) -> None:
+    write_batches(tmp_path / "src")
+    monkeypatch.setattr(cifar, "CHECKSUMS", md5_table(tmp_path / "src"))  # the "official" batches
+    make_archive(tmp_path / "src", (tmp_path / "data").mkdir() or tmp_path / "data" / cifar.ARCHIVE)
+    extracted = isolated / "datasets" / "cifar10" / cifar.BATCHES_DIR
+    assert len(load_dataset("cifar10", data_dir=tmp_path / "data").images) == 15  # intact: verified, cached
+    shutil.rmtree(extracted)
+    batch = tmp_path / "src" / "data_batch_2"
+    raw = bytearray(batch.read_bytes())
+    raw[len(raw) // 2] ^= 1  # one pixel changed: still a valid batch, but not the official one
+    batch.write_bytes(bytes(raw))
+    make_archive(tmp_path / "src", tmp_path / "data" / cifar.ARCHIVE)
+    with pytest.raises(DataError, match=r"data_batch_2 fails its checksum .*nothing was extracted"):
+        load_dataset("cifar10", data_dir=tmp_path / "data")
+    assert not extracted.exists() and not list(extracted.parent.iterdir())
+    # a bad extraction made without checks (verify=False) is removed by the next checked load
+    assert len(load_dataset("cifar10", data_dir=tmp_path / "data", verify=False).images) == 15
+    with pytest.raises(DataError, match="data_batch_2: checksum mismatch"):
+        load_dataset("cifar10", data_dir=tmp_path / "data")
+    assert not extracted.exists()
 
 
 def test_download_from_local_mirror_with_archive_checksum(tmp_path: Path, isolated: Path, monkeypatch) -> None:

@@ -86,6 +86,22 @@ def test_download_from_local_mirror(tmp_path: Path, isolated: Path, monkeypatch)
     assert load_dataset("mnist", "train", log=quiet).source == str(cache)  # served from the cache now
 
 
+def test_download_command_fetches_into_the_cache(tmp_path: Path, isolated: Path, monkeypatch, capsys) -> None:
+    from bench import cli
+
+    table = write_idx_set(tmp_path / "mirror")
+    monkeypatch.setitem(idx.CHECKSUMS, "mnist", table)
+    monkeypatch.setitem(download.MIRRORS, "mnist", [(tmp_path / "mirror").as_uri()])
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    assert cli.main(["download", "mnist"]) == 2
+    assert capsys.readouterr().err.strip() == "error: downloads are disabled here (BENCH_OFFLINE is set)"
+    monkeypatch.delenv("BENCH_OFFLINE")
+    assert cli.main(["download", "mnist"]) == 0
+    assert capsys.readouterr().out.strip() == f"mnist: {isolated / 'datasets' / 'mnist'}"
+    assert load_dataset("mnist", "train", log=quiet).source == str(isolated / "datasets" / "mnist")
+    assert cli.main(["download", "imagenet"]) == 2
+
+
 def test_mirror_from_environment_variable(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(idx.CHECKSUMS, "fashion-mnist", write_idx_set(tmp_path / "fm"))
     monkeypatch.setenv("BENCH_FASHION_MNIST_MIRROR", (tmp_path / "fm").as_uri())
