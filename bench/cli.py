@@ -77,6 +77,8 @@ def build_parser() -> Parser:
     r.add_argument("--data-dir", default="", help="directory holding the dataset files")
     r.add_argument("--results-dir", default="results", help="where result tables go")
     r.add_argument("--timeout", type=float, help="seconds before a run is killed and recorded as timeout")
+    r.add_argument("--executor", help="where runs execute: local (default) or ray (a Ray cluster)")
+    r.add_argument("--ray-address", help="Ray cluster to use (default: $RAY_ADDRESS, else a local instance)")
     r.add_argument("--jobs", type=int, help="runs at once, sharing the cores (speed figures then not comparable)")
     r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
     r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
@@ -115,8 +117,9 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
     suite = override(
         suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
-        fid_samples=args.fid_samples, modes=args.modes, jobs=args.jobs,
+        fid_samples=args.fid_samples, modes=args.modes, jobs=args.jobs, executor=args.executor,
     )  # fmt: skip
+    check_executor(suite.executor, args.ray_address)
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":
         suite = override(suite, fid_samples=GPU_FID_SAMPLES)  # the study's 10k/10k where a GPU affords it
     for fw in suite.frameworks:
@@ -128,7 +131,8 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
         check_dataset_shape(args.dataset, suite.variants or tuple(VARIANTS))
     if args.labeled_fraction is not None and not 0.0 <= args.labeled_fraction <= 1.0:
         raise BenchError(f"labeled fraction must be in [0, 1], got {args.labeled_fraction}")
-    check_device(args.device)
+    if suite.executor == "local":  # a Ray cluster's GPUs are checked once connected, before any task
+        check_device(args.device)
     base = RunSpec(variant="", framework="", device=args.device, threads=args.threads,
                    deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir,
                    labeled_fraction=-1.0 if args.labeled_fraction is None else args.labeled_fraction)  # fmt: skip
@@ -142,10 +146,16 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
 
 def execute(suite: Suite, specs: list[RunSpec], results_dir: Path, args: argparse.Namespace) -> int:
     """Train, evaluate and report (under the results directory's lock)."""
-    from bench.executor import run_specs
+    print(f"suite {suite.name}: {len(specs)} runs -> {results_dir} ({suite.executor} executor)", file=sys.stderr)
+    jobs = specs[0].jobs
+    if suite.executor == "ray":
+        from bench.executor_ray import run_specs as run_on_ray
 
-    print(f"suite {suite.name}: {len(specs)} runs -> {results_dir}", file=sys.stderr)
-    rows = run_specs(specs, results_dir, force=args.force, jobs=specs[0].jobs if specs else 1)
+        rows = run_on_ray(specs, results_dir, force=args.force, jobs=jobs, address=args.ray_address)
+    else:
+        from bench.executor import run_specs
+
+        rows = run_specs(specs, results_dir, force=args.force, jobs=jobs)
     if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
         from bench.quality import evaluate_runs
 
@@ -162,6 +172,14 @@ def execute(suite: Suite, specs: list[RunSpec], results_dir: Path, args: argpars
     for r in failed:
         print(f"  {r['status']} {r['variant']} {r['framework']}: {r['reason']}")
     return 1 if failed else 0
+
+
+def check_executor(executor: str, ray_address: str | None) -> None:
+    """Ray is an optional extra: asking for it without it installed is one line, exit 2."""
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise BenchError('--executor ray needs Ray, which is not installed: pip install -c constraints.txt -e ".[ray]"')
+    if ray_address and executor != "ray":
+        raise BenchError("--ray-address is for --executor ray")
 
 
 def _err(msg: str) -> None:

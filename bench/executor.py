@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -73,17 +74,8 @@ def run_specs(
     """Run every spec not already finished, `jobs` at a time; return the rows written (skipped-as-done
     ones excluded). With jobs > 1 the runs share the machine, so their speed figures are not for
     comparison (the row's `jobs` column says so); the rest of each run is unchanged."""
-    for spec in specs:
-        check_spec(spec)  # before any worker starts
     progress = Progress(len(specs), jobs=max(1, jobs))
-    todo = []
-    for i, spec in enumerate(specs, 1):
-        head = f"[{i}/{len(specs)}] {spec.variant} {spec.framework} seed {spec.seed}"
-        if not force and is_finished(results_dir, spec.run_id):
-            progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
-        else:
-            todo.append((head, spec))
-    progress.pending = len(todo)
+    todo = pending(specs, results_dir, force, progress)
     if jobs <= 1:
         return [_timed(spec, results_dir, progress, head) for head, spec in todo]
     STOPPING.clear()
@@ -96,6 +88,21 @@ def run_specs(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def pending(specs: list[RunSpec], results_dir: Path, force: bool, progress: Progress) -> list[tuple[str, RunSpec]]:
+    """(progress label, spec) of every run still to do; finished ones are announced as skipped."""
+    for spec in specs:
+        check_spec(spec)  # before any worker starts
+    todo = []
+    for i, spec in enumerate(specs, 1):
+        head = f"[{i}/{len(specs)}] {spec.variant} {spec.framework} seed {spec.seed}"
+        if not force and is_finished(results_dir, spec.run_id):
+            progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
+        else:
+            todo.append((head, spec))
+    progress.pending = len(todo)
+    return todo
 
 
 def _timed(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
@@ -120,15 +127,43 @@ def summary(row: dict) -> str:
 
 def execute(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
     """One run: skipped row if its data is absent, else a worker; write and return its row."""
+    row = skipped_row(spec) or run_worker(spec, results_dir, progress, head, remaining)
+    return record(spec, row, results_dir, {"executor": "local", "node": socket.gethostname(), "attempt": 1})
+
+
+def skipped_row(spec: RunSpec) -> dict | None:
+    """The row of a run whose data is absent (checked where the suite is started), else None."""
     variant = get_variant(spec.variant)
-    base = {"run_id": spec.run_id, **identity(spec)}
     present, why = dataset_available(spec.dataset or variant.dataset, spec.data_dir or None, not spec.data_dir)
-    if not present:
-        row = {**base, "status": "skipped", "reason": why, **environment()}
-    else:
-        row = {**base, **run_worker(spec, results_dir, progress, head, remaining)}
+    return None if present else {"status": "skipped", "reason": why, **environment()}
+
+
+def record(spec: RunSpec, row: dict, results_dir: Path, where: dict) -> dict:
+    """Write the run row (identity, outcome, where it ran) last: its presence means the run is done."""
+    row = {"run_id": spec.run_id, **identity(spec), **row, **where}
     write_table_atomic(pd.DataFrame([row]), table_path(results_dir, "runs", spec.run_id))
     return row
+
+
+WORKER_FILES = ("row.json", "stderr.log", *MOVED_FILES, "samples.npz", "grid.png")
+
+
+def finish_from_files(spec: RunSpec, files: dict[str, bytes], returncode: int | None, results_dir: Path) -> dict:
+    """A run's outcome from the files its worker left elsewhere (a Ray node): the same row, tables
+    and samples as a local run. Only the worker's known file names are written."""
+    if returncode is None:
+        return {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; worker killed"}
+    workdir = fresh_workdir(Path(results_dir) / ".work", spec.run_id)
+    try:
+        for name in WORKER_FILES:
+            if name in files:
+                (workdir / name).write_bytes(files[name])
+        (workdir / "stderr.log").touch()
+        row = _read_row(workdir, returncode)
+        _collect(workdir, results_dir, spec.run_id)
+        return row
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def identity(spec: RunSpec) -> dict:

@@ -24,6 +24,7 @@ Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
   env        python_version, numpy_version, torch_version, tf_version, framework_version, cpu_model,
              cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s,
              peak_matmul_flops, peak_matmul_n, peak_matmul_cached
+  placement  executor (local | ray), node, attempt
 Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | timed), loss_d,
   loss_g, grad_norm_d, grad_norm_g. Schema of `intervals`: run_id, interval, steps, seconds,
   images_per_s.
@@ -94,6 +95,9 @@ RUN_COLUMNS = {
     "peak_matmul_flops": "measured float32 matmul FLOP/s of this framework/device/threads (bench/peak.py; cached)",
     "peak_matmul_n": "matrix size n of that n x n x n product",
     "peak_matmul_cached": "True when the peak came from the cache rather than this run",
+    "executor": "where the run executed: local (this machine) or ray (a Ray cluster)",
+    "node": "host (and Ray node id) that ran the worker; empty for a run that never started",
+    "attempt": "which attempt was recorded: 1, or more when Ray retried the run after losing its node",
 }
 
 

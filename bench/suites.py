@@ -38,6 +38,7 @@ class Suite:
     fid_samples: int = 0
     timeout: float = 900.0
     jobs: int = 1  # runs at once; above 1 they share the cores (threads split), speed figures not comparable
+    executor: str = "local"  # where runs execute: "local" (this machine) or "ray" (a Ray cluster)
 
 
 BUILTIN: dict[str, Suite] = {

@@ -36,6 +36,7 @@ LIMITS: dict[str, tuple[int, int]] = {  # inclusive
     "threads": (0, 4096),
 }
 MAX_TIMEOUT_S = 30 * 24 * 3600.0
+EXECUTORS = ("local", "ray")
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per GPU the driver sees
 
 
@@ -136,6 +137,7 @@ def check_suite(suite) -> None:
     for what in ("warmup", "repeats", "intervals", "jobs", "fid_samples"):
         integer(what, getattr(suite, what))
     seconds("timeout", suite.timeout)
+    names("executor", [suite.executor], EXECUTORS)
     for dataset in filter(None, suite.datasets):
         check_dataset_shape(dataset, suite.variants or tuple(VARIANTS))
 

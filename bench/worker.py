@@ -33,7 +33,9 @@ def set_environment(spec: RunSpec) -> None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
             os.environ[var] = str(spec.threads)
         os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(spec.threads, 2)))
-    os.environ["CUDA_VISIBLE_DEVICES"] = "" if spec.device == "cpu" else str(spec.device)
+    # A GPU run sees only its GPU: the one a scheduler assigned (Ray), else the index asked for.
+    gpu = os.environ.get("BENCH_VISIBLE_GPUS") or str(spec.device)
+    os.environ["CUDA_VISIBLE_DEVICES"] = "" if spec.device == "cpu" else gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"
     if spec.deterministic:

@@ -1,0 +1,223 @@
+"""Ray executor: each run is one Ray task that still runs one worker subprocess, on any node.
+
+The task reserves the run's threads as CPUs (and one GPU for a GPU run; the worker is pinned to
+the GPU Ray assigned), runs `bench.worker` in a scratch directory on its node and returns the run's
+files as data, so no shared filesystem is needed. The driver writes them into the results
+directory exactly as the local executor does: same run ids, same resume, same rows, plus where the
+run ran (`executor`, `node`, `attempt`).
+
+Faults: the per-run timeout is enforced inside the task (the worker's process group is killed) and
+by the driver as a backstop (`ray.cancel(force=True)`). A node lost mid-run is retried elsewhere by
+Ray (`max_retries`); only the attempt that finishes is recorded, so a run is never recorded twice.
+Ctrl-C cancels every task and records none of the unfinished runs. Nothing is written before a
+task has finished, so a driver killed with kill -9 leaves a results directory that resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.executor import Progress, finish_from_files, pending, record, skipped_row, summary
+from bench.jobs import DIR, REPO, Job, JobResult, run_job
+from bench.spec import RunSpec
+
+MAX_RETRIES = 3  # attempts after the first when a node or worker process is lost
+BACKSTOP_GRACE_S = 120.0  # the driver cancels a task this long after its own timeout should have fired
+POLL_S = 2.0
+
+
+def import_ray():
+    """Ray, or one clear error when the optional extra is not installed."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        import ray
+    except ImportError:
+        raise BenchError('--executor ray needs Ray: pip install -c constraints.txt -e ".[ray]"') from None
+    return ray
+
+
+@dataclass
+class Session:
+    """A connection to a Ray cluster: an existing one (address or RAY_ADDRESS), or a local instance
+    started for the suite and stopped after it."""
+
+    address: str | None = None
+    cpus: int | None = None  # CPUs of a local instance (default: this machine's)
+    started_here: bool = False
+    counter: object = field(default=None, repr=False)
+
+    def __enter__(self) -> Session:
+        ray = import_ray()
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}}
+        try:
+            if address:
+                ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
+            else:
+                cpus = self.cpus or len(os.sched_getaffinity(0))
+                ray.init(num_cpus=cpus, include_dashboard=False, runtime_env=env, log_to_driver=False,
+                         logging_level=logging.WARNING)  # fmt: skip
+                self.started_here = True
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise BenchError(f"cannot connect to the Ray cluster at {address or 'a new local instance'}: {e}") from None
+        self.counter = attempt_counter(ray)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import ray
+
+        ray.shutdown()  # a local instance stops with it; a cluster stays up
+
+
+def attempt_counter(ray):
+    """A small actor on the driver's node that numbers each run's attempts (Ray retries a task
+    after a lost node without telling the driver)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0)
+    class Attempts:
+        def __init__(self) -> None:
+            self.seen: dict[str, int] = {}
+
+        def next(self, key: str) -> int:
+            self.seen[key] = self.seen.get(key, 0) + 1
+            return self.seen[key]
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return Attempts.options(scheduling_strategy=here).remote()
+
+
+def remote_job(job: Job, counter) -> JobResult:
+    """Body of every Ray task: run the job in a scratch directory on this node, return its files."""
+    import ray
+
+    attempt = ray.get(counter.next.remote(job.name)) if counter is not None else 1
+    if job.gpus:  # the worker uses the GPU Ray assigned to this task, not index 0 of the node
+        job.env["BENCH_VISIBLE_GPUS"] = ",".join(str(g) for g in ray.get_gpu_ids())
+    with tempfile.TemporaryDirectory(prefix=f"bench-ray-{job.name}-") as scratch:
+        result = run_job(job, Path(scratch))
+    result.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
+    result.attempt = attempt
+    return result
+
+
+def cluster_check(ray, specs: list[RunSpec]) -> float:
+    """CPUs one run reserves when it sets no thread count: the smallest node's, so it fits anywhere.
+    A GPU run on a cluster without GPUs is an error before any task starts."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if any(s.device != "cpu" for s in specs) and not ray.cluster_resources().get("GPU", 0):
+        raise BenchError("GPU runs were asked for (--device) but the Ray cluster has no GPUs")
+    return min((n["Resources"].get("CPU", 1.0) for n in nodes), default=1.0) or 1.0
+
+
+def worker_job(spec: RunSpec, whole_node_cpus: float) -> Job:
+    import json
+
+    gpu = spec.device != "cpu"
+    return Job(
+        name=spec.run_id,
+        module="bench.worker",
+        args=(DIR,),
+        inputs={"spec.json": json.dumps(spec.to_dict()).encode()},
+        timeout=spec.timeout,
+        cpus=float(spec.threads) if spec.threads > 0 else whole_node_cpus,
+        gpus=1 if gpu else 0,
+    )
+
+
+def run_specs(
+    specs: list[RunSpec],
+    results_dir: Path,
+    force: bool = False,
+    log: Callable = print,
+    jobs: int = 1,
+    address: str | None = None,
+    cpus: int | None = None,
+) -> list[dict]:
+    """Run every spec not already finished as Ray tasks; return the rows written, in finishing order."""
+    progress = Progress(len(specs), jobs=max(1, jobs))
+    todo = pending(specs, results_dir, force, progress)
+    rows: list[dict] = []
+    runnable = []
+    for head, spec in todo:
+        if (row := skipped_row(spec)) is not None:
+            rows.append(record(spec, row, results_dir, {"executor": "ray", "node": "", "attempt": 0}))
+            progress.line(f"{head}: {summary(rows[-1])}", final=True)
+        else:
+            runnable.append((head, spec))
+    if not runnable:
+        return rows
+    with Session(address, cpus) as session:
+        import ray
+
+        whole = cluster_check(ray, [s for _, s in runnable])
+        task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
+        rows += _drive(ray, task, session.counter, runnable, whole, results_dir, progress)
+    return rows
+
+
+def _drive(ray, task, counter, runnable, whole: float, results_dir: Path, progress: Progress) -> list[dict]:
+    """Submit as many tasks as the cluster can run at once, record each as it finishes."""
+    queue, live, rows = list(runnable), {}, []
+    try:
+        while queue or live:
+            while queue and len(live) < _slots(ray, queue[0][1], whole):
+                head, spec = queue.pop(0)
+                job = worker_job(spec, whole)
+                ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, counter)
+                live[ref] = (head, spec, time.monotonic())
+            done, _ = ray.wait(list(live), num_returns=1, timeout=POLL_S)
+            for ref in done:
+                head, spec, started = live.pop(ref)
+                rows.append(_finish(ray, ref, spec, results_dir, time.monotonic() - started))
+                with progress.lock:
+                    progress.done_runs += 1
+                    progress.spent += time.monotonic() - started
+                where = rows[-1]["node"] + (f", attempt {rows[-1]['attempt']}" if rows[-1]["attempt"] > 1 else "")
+                eta = progress.eta(len(queue) + len(live), 0.0)
+                progress.line(f"{head}: {summary(rows[-1])} [on {where}], suite ETA {eta}", final=True)
+            _backstop(ray, live)
+    except BaseException:
+        for ref in live:  # Ctrl-C (or any error): cancel everything, record none of it
+            ray.cancel(ref, force=True)
+        raise
+    return rows
+
+
+def _slots(ray, spec: RunSpec, whole: float) -> int:
+    """Runs the cluster can hold at once (at least one): its CPUs over one run's reservation."""
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    return max(1, int(cpus // (float(spec.threads) if spec.threads > 0 else whole)))
+
+
+def _backstop(ray, live: dict) -> None:
+    """Cancel tasks far past their timeout (a node that hangs, a task stuck in the queue)."""
+    now = time.monotonic()
+    for ref, (_, spec, started) in list(live.items()):
+        if now - started > spec.timeout + max(BACKSTOP_GRACE_S, spec.timeout):
+            ray.cancel(ref, force=True)
+
+
+def _finish(ray, ref, spec: RunSpec, results_dir: Path, seconds: float) -> dict:
+    """The run row of a finished task (a cancelled or lost task becomes a timeout or failed row)."""
+    from ray.exceptions import RayError, TaskCancelledError
+
+    try:
+        result: JobResult = ray.get(ref)
+    except TaskCancelledError:
+        row = {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; task cancelled by the driver"}
+        return record(spec, row, results_dir, {"executor": "ray", "node": "", "attempt": 0})
+    except RayError as e:
+        reason = f"Ray task failed after {MAX_RETRIES + 1} attempts: {type(e).__name__}: {str(e).splitlines()[0]}"
+        return record(spec, {"status": "failed", "reason": reason[:500]}, results_dir,
+                      {"executor": "ray", "node": "", "attempt": MAX_RETRIES + 1})  # fmt: skip
+    row = finish_from_files(spec, result.files, result.returncode, results_dir)
+    return record(spec, row, results_dir, {"executor": "ray", "node": result.node, "attempt": result.attempt})

@@ -1,0 +1,100 @@
+"""A job: one `python -m MODULE ...` subprocess in a scratch directory of its own.
+
+Its input files are written there first and every file it leaves there comes back as bytes, so an
+executor can run it on any machine (a Ray node) without a shared filesystem. Training runs,
+evaluators and parity workers are all jobs; the executors (`bench/executor.py`,
+`bench/executor_ray.py`) decide where they run.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DIR = "{dir}"  # in a job's arguments: its scratch directory
+
+
+@dataclass
+class Job:
+    """What to run and what it needs; `cpus`/`gpus` are what a scheduler reserves for it."""
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    inputs: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+    timeout: float | None = None
+    cpus: float = 1.0
+    gpus: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    """How a job ended: `returncode` None means it was killed at its timeout."""
+
+    name: str
+    returncode: int | None
+    files: dict[str, bytes]  # every file it left in its scratch directory, inputs excluded
+    stderr_tail: list[str]
+    node: str = ""
+    attempt: int = 1
+    seconds: float = 0.0
+
+
+def run_job(job: Job, scratch: Path, on_line: Callable[[str], None] | None = None) -> JobResult:
+    """Run `job` in `scratch` (an empty directory) here; stdout lines go to `on_line`."""
+    for name, data in job.inputs.items():
+        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / name).write_bytes(data)
+    argv = [sys.executable, "-m", job.module, *(a.replace(DIR, str(scratch)) for a in job.args)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **job.env}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env["BENCH_ORCHESTRATOR_PID"] = str(os.getpid())  # a worker exits when this process is gone
+    t0 = time.perf_counter()
+    with open(scratch / "stderr.log", "w") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
+        reader = threading.Thread(target=_pump, args=(proc, on_line), daemon=True)
+        reader.start()
+        try:
+            proc.wait(timeout=job.timeout)
+            code: int | None = proc.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:
+            kill_group(proc)  # on a timeout, and on anything that interrupts us
+        reader.join(5)
+    lines = [ln for ln in (scratch / "stderr.log").read_text(errors="replace").splitlines() if ln.strip()]
+    files = {
+        p.relative_to(scratch).as_posix(): p.read_bytes()
+        for p in sorted(scratch.rglob("*"))
+        if p.is_file() and p.relative_to(scratch).as_posix() not in job.inputs
+    }
+    return JobResult(job.name, code, files, lines[-20:], socket.gethostname(), 1, time.perf_counter() - t0)
+
+
+def _pump(proc: subprocess.Popen, on_line: Callable[[str], None] | None) -> None:
+    for line in proc.stdout:
+        if on_line is not None:
+            on_line(line.rstrip("\n"))
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the job's process group (it runs in its own session) and reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def tail(lines: list[str], n: int = 1) -> str:
+    return "\n".join(collections.deque(lines, maxlen=n))
