@@ -6,6 +6,7 @@ Every user error prints one line `error: ...` to stderr and exits 2; no tracebac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import sys
@@ -147,19 +148,22 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
 def execute(suite: Suite, specs: list[RunSpec], results_dir: Path, args: argparse.Namespace) -> int:
     """Train, evaluate and report (under the results directory's lock)."""
     print(f"suite {suite.name}: {len(specs)} runs -> {results_dir} ({suite.executor} executor)", file=sys.stderr)
-    jobs = specs[0].jobs
-    if suite.executor == "ray":
-        from bench.executor_ray import run_specs as run_on_ray
+    with contextlib.ExitStack() as stack:
+        if suite.executor == "ray":
+            from bench.executor_ray import Session
+            from bench.executor_ray import run_specs as run_on_ray
 
-        rows = run_on_ray(specs, results_dir, force=args.force, jobs=jobs, address=args.ray_address)
-    else:
-        from bench.executor import run_specs
+            session = stack.enter_context(Session(args.ray_address))  # one connection: training and evaluation
+            rows = run_on_ray(specs, results_dir, force=args.force, jobs=specs[0].jobs, session=session)
+        else:
+            from bench.executor import run_specs
 
-        rows = run_specs(specs, results_dir, force=args.force, jobs=jobs)
-    if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
-        from bench.quality import evaluate_runs
+            session, rows = None, run_specs(specs, results_dir, force=args.force, jobs=specs[0].jobs)
+        if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
+            from bench.quality import evaluate_runs
 
-        evaluate_runs(results_dir, [s.run_id for s in specs], args.device, force=args.force, log=_err)
+            ids = [s.run_id for s in specs]
+            evaluate_runs(results_dir, ids, args.device, force=args.force, log=_err, session=session)
     if not args.no_report:
         from bench.report.build import build_report
 

@@ -15,6 +15,7 @@ task has finished, so a driver killed with kill -9 leaves a results directory th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -75,6 +76,33 @@ class Session:
         import ray
 
         ray.shutdown()  # a local instance stops with it; a cluster stays up
+
+    @property
+    def nodes(self) -> int:
+        import ray
+
+        return max(1, sum(1 for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) > 0))
+
+    def run_jobs(self, jobs: list[Job], log: Callable[[str], None] = print) -> list[JobResult]:
+        """Run jobs as tasks (an evaluator, a parity worker), all at once; their results in order.
+        A job's `cpus` 0 means a whole node; Ctrl-C cancels them all."""
+        import ray
+
+        whole = cluster_check(ray, [])
+        task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
+        refs = [task.options(num_cpus=j.cpus or whole, num_gpus=j.gpus).remote(j, self.counter) for j in jobs]
+        try:
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                res: JobResult = ray.get(done[0])
+                count = f"{len(refs) - len(pending)}/{len(refs)}"
+                log(f"{res.name}: finished on {res.node} in {res.seconds:.0f} s ({count})")
+            return [ray.get(r) for r in refs]
+        except BaseException:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            raise
 
 
 def attempt_counter(ray):
@@ -141,6 +169,7 @@ def run_specs(
     jobs: int = 1,
     address: str | None = None,
     cpus: int | None = None,
+    session: Session | None = None,
 ) -> list[dict]:
     """Run every spec not already finished as Ray tasks; return the rows written, in finishing order."""
     progress = Progress(len(specs), jobs=max(1, jobs))
@@ -155,7 +184,8 @@ def run_specs(
             runnable.append((head, spec))
     if not runnable:
         return rows
-    with Session(address, cpus) as session:
+    with contextlib.ExitStack() as stack:
+        session = session or stack.enter_context(Session(address, cpus))
         import ray
 
         whole = cluster_check(ray, [s for _, s in runnable])

@@ -31,9 +31,15 @@ FID_COLUMNS = ("fid", "kid_mean", "kid_std", "fid_n_fake", "fid_n_real", "fid_ex
 
 
 def evaluate_runs(
-    results_dir: Path, run_ids: list[str], device: str = "cpu", force: bool = False, log: Callable = print
+    results_dir: Path,
+    run_ids: list[str],
+    device: str = "cpu",
+    force: bool = False,
+    log: Callable = print,
+    session=None,
 ) -> pd.DataFrame:
-    """Compute and store metrics for the given runs that lack them (all of them with `force`)."""
+    """Compute and store metrics for the given runs that lack them (all of them with `force`).
+    With a Ray `session` the evaluators run as jobs on the cluster (bench/quality_cluster.py)."""
     from bench.metrics.stability import stability
 
     runs = load_table(results_dir, "runs")
@@ -54,8 +60,8 @@ def evaluate_runs(
                 rows[r.run_id].update(not_computed("no generated samples (fid_samples = 0)"))
         if with_samples:
             log(f"evaluating {len(with_samples)} runs on {dataset}: Inception FID/KID, classifier coverage")
-            fid = fid_for(results_dir, dataset, data_dir or None, [r.run_id for r in with_samples], device)
-            cov = coverage_for(results_dir, dataset, data_dir or None, with_samples)
+            fid = fid_for(results_dir, dataset, data_dir or None, [r.run_id for r in with_samples], device, session)
+            cov = coverage_for(results_dir, dataset, data_dir or None, with_samples, session)
             for r in with_samples:
                 reasons = [fid[r.run_id].pop("fid_reason", ""), cov[r.run_id].pop("metrics_reason", "")]
                 rows[r.run_id].update({**fid[r.run_id], **cov[r.run_id], "fid_reason": reasons[0]})
@@ -92,7 +98,9 @@ def real_subset(results_dir: Path, dataset: str, data_dir: str | None, split: st
     return path
 
 
-def fid_for(results_dir: Path, dataset: str, data_dir: str | None, run_ids: list[str], device: str) -> dict:
+def fid_for(
+    results_dir: Path, dataset: str, data_dir: str | None, run_ids: list[str], device: str, session=None
+) -> dict:
     """FID/KID of each run's samples against the test reference; also stores the real-vs-real floor."""
     from bench.fid.evaluator import run_evaluator
 
@@ -103,7 +111,12 @@ def fid_for(results_dir: Path, dataset: str, data_dir: str | None, run_ids: list
     request = {"real": str(real), "fake": [*fakes, str(floor)], "device": _torch_device(device),
                "real_key": f"{dataset}/test/seed0"}  # fmt: skip
     try:
-        res = run_evaluator(request, timeout=None, echo=True)  # its per-set lines are the progress
+        if session is not None:
+            from bench.quality_cluster import fid_on_cluster
+
+            res = fid_on_cluster(request, session, lambda m: print(f"fid: {m}", file=sys.stderr, flush=True))
+        else:
+            res = run_evaluator(request, timeout=None, echo=True)  # its per-set lines are the progress
     except BenchError as e:
         return {r: not_computed(f"FID failed: {e}") for r in run_ids}
     out = {}
@@ -135,7 +148,7 @@ def _store_floor(results_dir: Path, dataset: str, entry: dict) -> None:
     write_table_atomic(pd.DataFrame([row]), table_path(results_dir, "fid_floor", f"{dataset}-{entry['n_real']}"))
 
 
-def coverage_for(results_dir: Path, dataset: str, data_dir: str | None, runs: list) -> dict:
+def coverage_for(results_dir: Path, dataset: str, data_dir: str | None, runs: list, session=None) -> dict:
     from bench.metrics.evaluate import MNIST_LIKE, run_evaluator
     from bench.metrics.evaluate import not_computed as no_coverage
 
@@ -145,7 +158,12 @@ def coverage_for(results_dir: Path, dataset: str, data_dir: str | None, runs: li
     jobs = [{"run_id": r.run_id, "samples": str(_samples(results_dir, r.run_id)), "dataset": dataset,
              "data_dir": data_dir, "conditional": r.variant == "cgan"} for r in runs]  # fmt: skip
     try:
-        df = run_evaluator(jobs, Path(results_dir) / ".work" / "coverage")
+        if session is not None:
+            from bench.quality_cluster import coverage_on_cluster
+
+            df = coverage_on_cluster(jobs, session, lambda m: print(f"coverage: {m}", file=sys.stderr, flush=True))
+        else:
+            df = run_evaluator(jobs, Path(results_dir) / ".work" / "coverage")
     except BenchError as e:
         return {r.run_id: no_coverage(f"coverage failed: {e}") for r in runs}
     return {row.pop("run_id"): row for row in df.to_dict("records")}
