@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
@@ -90,6 +91,8 @@ class Session:
 
         whole = cluster_check(ray, [])
         task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
+        from ray.exceptions import RayError
+
         refs = [task.options(num_cpus=j.cpus or whole, num_gpus=j.gpus).remote(j, self.counter) for j in jobs]
         try:
             pending = list(refs)
@@ -99,6 +102,10 @@ class Session:
                 count = f"{len(refs) - len(pending)}/{len(refs)}"
                 log(f"{res.name}: finished on {res.node} in {res.seconds:.0f} s ({count})")
             return [ray.get(r) for r in refs]
+        except RayError as e:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            raise BenchError(f"a Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"[:300]) from None
         except BaseException:
             for ref in refs:
                 ray.cancel(ref, force=True)
@@ -130,7 +137,8 @@ def remote_job(job: Job, counter) -> JobResult:
     attempt = ray.get(counter.next.remote(job.name)) if counter is not None else 1
     if job.gpus:  # the worker uses the GPU Ray assigned to this task, not index 0 of the node
         job.env["BENCH_VISIBLE_GPUS"] = ",".join(str(g) for g in ray.get_gpu_ids())
-    with tempfile.TemporaryDirectory(prefix=f"bench-ray-{job.name}-") as scratch:
+    label = re.sub(r"[^A-Za-z0-9._-]", "-", job.name)[:100]
+    with tempfile.TemporaryDirectory(prefix=f"bench-ray-{label}-") as scratch:
         result = run_job(job, Path(scratch))
     result.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
     result.attempt = attempt
