@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.executors import EXTRA, executor_module
 from bench.frameworks import FRAMEWORKS, IMPORT_NAME, INSTALL_HINT
 from bench.spec import RunSpec
 from bench.suites import BUILTIN, GPU_FID_SAMPLES, Suite, expand, get_suite, load_suite_file, override
@@ -149,16 +150,9 @@ def execute(suite: Suite, specs: list[RunSpec], results_dir: Path, args: argpars
     """Train, evaluate and report (under the results directory's lock)."""
     print(f"suite {suite.name}: {len(specs)} runs -> {results_dir} ({suite.executor} executor)", file=sys.stderr)
     with contextlib.ExitStack() as stack:
-        if suite.executor == "ray":
-            from bench.executor_ray import Session
-            from bench.executor_ray import run_specs as run_on_ray
-
-            session = stack.enter_context(Session(args.ray_address))  # one connection: training and evaluation
-            rows = run_on_ray(specs, results_dir, force=args.force, jobs=specs[0].jobs, session=session)
-        else:
-            from bench.executor import run_specs
-
-            session, rows = None, run_specs(specs, results_dir, force=args.force, jobs=specs[0].jobs)
+        executor = executor_module(suite.executor)
+        session = executor.Session and stack.enter_context(executor.Session(args.ray_address))  # training + evaluation
+        rows = executor.run_specs(specs, results_dir, force=args.force, jobs=specs[0].jobs, session=session)
         if suite.fid_samples or any(r["status"] in ("ok", "diverged") for r in rows):
             from bench.quality import evaluate_runs
 
@@ -179,9 +173,13 @@ def execute(suite: Suite, specs: list[RunSpec], results_dir: Path, args: argpars
 
 
 def check_executor(executor: str, ray_address: str | None) -> None:
-    """Ray is an optional extra: asking for it without it installed is one line, exit 2."""
-    if executor == "ray" and importlib.util.find_spec("ray") is None:
-        raise BenchError('--executor ray needs Ray, which is not installed: pip install -c constraints.txt -e ".[ray]"')
+    """An executor's extra (Ray) not installed is one line, exit 2."""
+    extra = EXTRA.get(executor)
+    if extra and importlib.util.find_spec(extra) is None:
+        raise BenchError(
+            f"--executor {executor} needs {extra.capitalize()}, which is not installed: "
+            f'pip install -c constraints.txt -e ".[{extra}]"'
+        )
     if ray_address and executor != "ray":
         raise BenchError("--ray-address is for --executor ray")
 

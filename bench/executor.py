@@ -34,6 +34,7 @@ from bench.spec import RunSpec
 from bench.validate import check_run_id, check_spec
 from bench.variants import get_variant, variant_arch
 
+Session = None  # evaluators and parity workers run on this machine directly (see bench/executors.py)
 STOPPING = threading.Event()  # set when the suite is interrupted: running workers are killed, not recorded
 MOVED_FILES = {"steps.parquet": "steps", "intervals.parquet": "intervals"}
 
@@ -69,7 +70,12 @@ class Progress:
 
 
 def run_specs(
-    specs: list[RunSpec], results_dir: Path, force: bool = False, log: Callable = print, jobs: int = 1
+    specs: list[RunSpec],
+    results_dir: Path,
+    force: bool = False,
+    log: Callable = print,
+    jobs: int = 1,
+    session: None = None,
 ) -> list[dict]:
     """Run every spec not already finished, `jobs` at a time; return the rows written (skipped-as-done
     ones excluded). With jobs > 1 the runs share the machine, so their speed figures are not for

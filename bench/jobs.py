@@ -108,6 +108,16 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def write_file(root: Path, relative: str, data: bytes) -> Path:
+    """Write a file a job sent back under `root`; a name that would leave `root` is refused."""
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root.resolve()) or target == root.resolve():
+        raise BenchError(f"a job sent back a file named {relative!r}, outside its directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
+
+
 def ok(result: JobResult, what: str) -> JobResult:
     """The result of a job that must succeed, or one BenchError with its last stderr line."""
     if result.returncode != 0:

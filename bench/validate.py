@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.executors import EXECUTORS
 from bench.frameworks import ALL_MODES, FRAMEWORKS, MODES
 from bench.spec import RunSpec
 from bench.variants import VARIANTS, variant_arch
@@ -36,7 +37,6 @@ LIMITS: dict[str, tuple[int, int]] = {  # inclusive
     "threads": (0, 4096),
 }
 MAX_TIMEOUT_S = 30 * 24 * 3600.0
-EXECUTORS = ("local", "ray")
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per GPU the driver sees
 
 
@@ -137,7 +137,7 @@ def check_suite(suite) -> None:
     for what in ("warmup", "repeats", "intervals", "jobs", "fid_samples"):
         integer(what, getattr(suite, what))
     seconds("timeout", suite.timeout)
-    names("executor", [suite.executor], EXECUTORS)
+    names("executor", [suite.executor], EXECUTORS)  # registry: bench/executors.py
     for dataset in filter(None, suite.datasets):
         check_dataset_shape(dataset, suite.variants or tuple(VARIANTS))
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench import cli
@@ -138,3 +139,54 @@ def test_a_node_lost_mid_suite_is_retried_and_every_run_recorded_once(tmp_path):
     assert len(steps) == 4 * 13 and not steps.duplicated(["run_id", "step"]).any()
     assert (runs["attempt"] == 2).sum() >= 1, runs[["seed", "node", "attempt"]]
     assert set(runs["attempt"]) <= {1, 2}
+
+
+def test_parity_runs_its_workers_as_ray_tasks(tmp_path):
+    p = run_cli("parity", "--executor", "ray", "--variants", "gan", "--levels", "L1,L2,L3", "--batch-size", "8",
+                "--results-dir", str(tmp_path), "--workdir", str(tmp_path / "work"), env=RAY_ENV)  # fmt: skip
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "parity-torch: finished on" in p.stdout and "parity-tf: finished on" in p.stdout
+    table = pd.read_parquet(tmp_path / "parity" / "parity.parquet")
+    assert set(table["level"]) == {"L1", "L2", "L3"} and table["passed"].all()
+
+
+def test_a_file_sent_back_cannot_leave_its_directory(tmp_path):
+    from bench.errors import BenchError
+    from bench.jobs import write_file
+
+    assert write_file(tmp_path, "a/b.npz", b"x").read_bytes() == b"x"
+    for bad in ("../x", "/etc/passwd", "a/../../x", "."):
+        with pytest.raises(BenchError, match="outside its directory"):
+            write_file(tmp_path / "a", bad, b"x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_driver_killed_with_kill_9_leaves_a_directory_that_resumes(tmp_path):
+    args = ["run", "--executor", "ray", "--variants", "gan,dcgan,lsgan", "--frameworks", "torch", "--threads", "1",
+            "--results-dir", str(tmp_path), *FAST]  # fmt: skip
+    env = {**os.environ, **RAY_ENV, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("runs/*.parquet")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only: its local Ray instance and workers are orphaned
+    proc.wait()
+    done_before = len(list(tmp_path.glob("runs/*.parquet")))
+    assert 1 <= done_before < 3
+    p = run_cli(*args, env=RAY_ENV)
+    assert p.returncode == 0 and p.stderr.count("already done") == done_before, p.stderr
+    runs, steps = load(tmp_path)
+    assert sorted(runs["variant"]) == ["dcgan", "gan", "lsgan"] and set(runs["status"]) == {"ok"}
+    assert not steps.duplicated(["run_id", "step"]).any() and len(steps) == 3 * 3
+
+
+def test_a_gpu_run_sees_the_gpu_ray_assigned(tmp_path):
+    code = (
+        "import os; from bench.spec import RunSpec; from bench.worker import set_environment; "
+        "set_environment(RunSpec('gan', 'torch', device='0')); print(os.environ['CUDA_VISIBLE_DEVICES'])"
+    )
+    for assigned, expected in (("3", "3"), ("", "0")):
+        env = {**os.environ, "BENCH_VISIBLE_GPUS": assigned}
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == expected, out.stderr

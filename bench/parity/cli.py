@@ -6,6 +6,7 @@ Exit 0 when every level passes, 1 when one fails, 2 (one line `error: ...`) for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -17,7 +18,7 @@ from bench.data import dataset_available
 from bench.errors import BenchError
 from bench.parity.compare import Row, compare_variant
 from bench.parity.levels import LEVELS, Job
-from bench.parity.runner import collect, run_workers
+from bench.parity.runner import collect, run_workers, run_workers_on
 from bench.results import write_table_atomic
 from bench.variants import VARIANTS
 
@@ -44,6 +45,8 @@ def build_parser() -> Parser:
     p.add_argument("--threads", type=int, default=0, help="threads per worker (default: half the cores each)")
     p.add_argument("--results-dir", default="results", help="the table goes to RESULTS_DIR/parity/parity.parquet")
     p.add_argument("--timeout", type=float, default=7200.0, help="seconds before the workers are stopped")
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="where the workers run")
+    p.add_argument("--ray-address", help="Ray cluster (default: $RAY_ADDRESS, else a local instance)")
     p.add_argument("--workdir", default="", help="keep the workers' dumps and logs here (default: a temporary dir)")
     return p
 
@@ -76,9 +79,13 @@ def check_datasets(job: Job) -> None:
             raise BenchError(f"--data real: {name} needs {VARIANTS[name].dataset}, which is not available: {where}")
 
 
-def run_parity(job: Job, workdir: Path, timeout: float, log=print) -> list[Row]:
-    """Both workers on `job`, then the comparison of every variant's dumps."""
-    outs = run_workers(job, workdir, timeout, on_progress=lambda line: log(f"  {line}"))
+def run_parity(job: Job, workdir: Path, timeout: float, log=print, session=None) -> list[Row]:
+    """Both workers on `job` (here, or as jobs of a Ray `session`), then the comparison of every
+    variant's dumps."""
+    if session is not None:
+        outs = run_workers_on(session, job, workdir, timeout, on_progress=lambda line: log(f"  {line}"))
+    else:
+        outs = run_workers(job, workdir, timeout, on_progress=lambda line: log(f"  {line}"))
     return [row for name in job.variants for row in compare_variant(name, collect(outs, name, workdir), job)]
 
 
@@ -115,9 +122,16 @@ def main_parity(argv: list[str]) -> int:
         print(
             f"parity: {len(job.variants)} variant(s), levels {','.join(job.levels)}, {job.steps} L5 steps", flush=True
         )
-        with tempfile.TemporaryDirectory(prefix="bench-parity-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench-parity-") as tmp, contextlib.ExitStack() as stack:
             workdir = Path(args.workdir or tmp)
-            rows = run_parity(job, workdir, args.timeout, log=lambda s: print(s, flush=True))
+            session = None
+            if args.executor == "ray":
+                from bench.executor_ray import Session
+
+                session = stack.enter_context(Session(args.ray_address))
+            elif args.ray_address:
+                raise BenchError("--ray-address is for --executor ray")
+            rows = run_parity(job, workdir, args.timeout, log=lambda s: print(s, flush=True), session=session)
         df = rows_frame(rows)
         path = Path(args.results_dir) / TABLE
         try:

@@ -51,6 +51,38 @@ def run_workers(
     return outs
 
 
+def run_workers_on(
+    session,
+    job: Job,
+    workdir: Path,
+    timeout: float = 3600.0,
+    frameworks: tuple[str, ...] = FRAMEWORKS,
+    on_progress: Callable[[str], None] = lambda line: None,
+) -> dict[str, Path]:
+    """The same workers as `run_workers`, as jobs on a cluster (`bench.executor_ray.Session`): each
+    framework's dumps and log land where `run_workers` puts them, so `collect` reads them alike.
+    A worker with no thread count reserves a whole node."""
+    from bench.jobs import Job as SubprocessJob
+    from bench.jobs import write_file
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    job.write(workdir / "job.json")
+    spec = (workdir / "job.json").read_bytes()
+    jobs = [SubprocessJob(f"parity-{fw}", "bench.parity.worker", (fw, "job.json", "out"), {"job.json": spec}, timeout,
+                          cpus=float(job.threads), in_scratch=True) for fw in frameworks]  # fmt: skip
+    outs = {}
+    for fw, res in zip(frameworks, session.run_jobs(jobs, on_progress), strict=True):
+        outs[fw] = workdir / fw
+        outs[fw].mkdir(parents=True, exist_ok=True)
+        for name, data in res.files.items():
+            if name.startswith("out/"):
+                write_file(outs[fw], name.removeprefix("out/"), data)
+        (workdir / f"{fw}.log").write_bytes(res.files.get("stderr.log", b""))
+        if res.returncode is None:
+            on_progress(f"{fw} worker timed out after {timeout:.0f} s")
+    return outs
+
+
 def _wait(procs: dict, outs: dict[str, Path], job: Job, timeout: float, on_progress: Callable[[str], None]) -> None:
     deadline = time.monotonic() + timeout
     seen: set[tuple[str, str]] = set()
