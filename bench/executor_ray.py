@@ -197,6 +197,7 @@ def run_specs(
         import ray
 
         whole = cluster_check(ray, [s for _, s in runnable])
+        progress.jobs = _slots(ray, runnable[0][1], whole)  # runs at once, for the ETA
         task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
         rows += _drive(ray, task, session.counter, runnable, whole, results_dir, progress)
     return rows

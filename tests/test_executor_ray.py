@@ -190,3 +190,21 @@ def test_a_gpu_run_sees_the_gpu_ray_assigned(tmp_path):
         env = {**os.environ, "BENCH_VISIBLE_GPUS": assigned}
         out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
         assert out.stdout.strip() == expected, out.stderr
+
+
+def test_the_driver_cancels_a_task_far_past_its_timeout():
+    from bench.executor_ray import BACKSTOP_GRACE_S, _backstop
+    from bench.spec import RunSpec
+
+    class FakeRay:
+        cancelled: list = []
+
+        def cancel(self, ref, force=False):
+            self.cancelled.append((ref, force))
+
+    spec = RunSpec("gan", "torch", timeout=10.0)
+    now = time.monotonic()
+    live = {"late": ("h", spec, now - 10.0 - BACKSTOP_GRACE_S - 1), "fine": ("h", spec, now - 10.0)}
+    ray = FakeRay()
+    _backstop(ray, live)
+    assert ray.cancelled == [("late", True)]
