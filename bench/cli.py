@@ -182,6 +182,10 @@ def check_executor(executor: str, ray_address: str | None) -> None:
         )
     if ray_address and executor != "ray":
         raise BenchError("--ray-address is for --executor ray")
+    if executor == "ray":
+        from bench.executor_ray import check_address
+
+        check_address(ray_address)
 
 
 def _err(msg: str) -> None:

@@ -36,6 +36,21 @@ BACKSTOP_GRACE_S = 120.0  # the driver cancels a task this long after its own ti
 POLL_S = 2.0
 
 
+def check_address(address: str | None) -> None:
+    """A `host:port` cluster address must answer now: Ray itself waits minutes on a wrong one.
+    (`auto`, `local` and `ray://` client addresses are left to Ray.)"""
+    address = address or os.environ.get("RAY_ADDRESS") or ""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as e:
+        raise BenchError(
+            f"no Ray cluster answers at {address} ({e.strerror or e}); start one with `ray start --head`"
+        ) from None
+
+
 def import_ray():
     """Ray, or one clear error when the optional extra is not installed."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

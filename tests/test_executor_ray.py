@@ -74,6 +74,7 @@ def test_bad_input_and_a_missing_ray_are_one_line_and_exit_2(tmp_path, capsys, m
         (["--executor", "slurm"], "unknown executor 'slurm'; known: local, ray"),
         (["--ray-address", "127.0.0.1:1"], "--ray-address is for --executor ray"),
         (["--executor", "ray", "--steps", "0"], "steps must be an integer from 1"),
+        (["--executor", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),
     ):
         assert cli.main(["run", *argv, "--results-dir", str(tmp_path / "r")]) == 2
         err = capsys.readouterr().err.strip()

@@ -126,8 +126,9 @@ def main_parity(argv: list[str]) -> int:
             workdir = Path(args.workdir or tmp)
             session = None
             if args.executor == "ray":
-                from bench.executor_ray import Session
+                from bench.executor_ray import Session, check_address
 
+                check_address(args.ray_address)
                 session = stack.enter_context(Session(args.ray_address))
             elif args.ray_address:
                 raise BenchError("--ray-address is for --executor ray")
