@@ -84,6 +84,7 @@ def build_parser() -> Parser:
     r.add_argument("--jobs", type=int, help="runs at once, sharing the cores (speed figures then not comparable)")
     r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
     r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
+    r.add_argument("--no-compile-cache", action="store_true", help="compile cold: no persistent compile caches")
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
     r.add_argument("--no-report", action="store_true", help="do not generate the report at the end")
     sub.add_parser("list", help="variants, suites, datasets and which frameworks import here")
@@ -137,6 +138,7 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
         check_device(args.device)
     base = RunSpec(variant="", framework="", device=args.device, threads=args.threads,
                    deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir,
+                   compile_cache=not args.no_compile_cache,
                    labeled_fraction=-1.0 if args.labeled_fraction is None else args.labeled_fraction)  # fmt: skip
     specs = expand(suite, base)
     if not specs:

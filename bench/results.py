@@ -79,6 +79,8 @@ RUN_COLUMNS = {
     "timed_s": "seconds of the timed steps",
     "build_s": "seconds to build models and load weights",
     "compile_s": "first_step_s - step_time_s: tracing/compilation cost estimate (torch.compile, tf.function, XLA)",
+    "compile_cache": "warm | cold | partial | off: whether compilation came from the persistent cache; empty in "
+    "modes that compile nothing (never compare compile_s of warm and cold runs)",
     "flops_per_step": "analytic FLOPs of one training step for the batch (bench/flops.py: n_critic, GP included)",
     "flops_per_s": "flops_per_step x steps/s at the median images_per_s",
     "flop_utilisation": "flops_per_s / peak_matmul_flops",

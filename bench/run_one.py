@@ -48,6 +48,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     trainer = train.Trainer(variant, arch, weights, spec.device, mode, dropout=True, seed=seed)
     build_s = time.perf_counter() - t0
     stream = InputStream(ds.images, ds.labels, arch, variant, batch, spec.seed, fraction)
+    probe = runtime.compile_cache_probe()
     res = train_loop(
         trainer,
         stream,
@@ -58,6 +59,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         reset_memory=lambda: runtime.reset_peak_memory(spec.device),
     )
     peak_dev = runtime.peak_device_memory(spec.device)
+    cache_state = runtime.compile_cache_state(mode, probe)
     write_steps(res, workdir)
     save_samples(trainer, arch, variant, spec, workdir)
     shapes = arch_shapes(arch)
@@ -74,6 +76,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         if res.intervals
         else np.nan,
         "first_step_s": res.first_step_s,
+        "compile_cache": cache_state,
         "warmup_s": res.warmup_s,
         "timed_s": res.timed_s,
         "build_s": build_s,

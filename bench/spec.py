@@ -178,6 +178,7 @@ class RunSpec:
     labeled_fraction: float = -1.0  # < 0: the variant's value
     suite: str = ""
     jobs: int = 1  # runs sharing the machine at once; above 1 the speed figures are not for comparison
+    compile_cache: bool = True  # persistent compilation caches (Inductor, XLA) under $BENCH_CACHE_DIR/compile
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Fields that do not change what is measured, so they are left out of the id.
@@ -188,6 +189,8 @@ class RunSpec:
         d = {k: v for k, v in self.to_dict().items() if k not in self._NOT_IN_ID}
         if d["jobs"] == 1:
             del d["jobs"]  # runs recorded before the field existed keep their ids
+        if d["compile_cache"]:
+            del d["compile_cache"]  # likewise
         blob = json.dumps(d, sort_keys=True).encode()
         return f"{self.variant}-{self.framework}-s{self.seed}-r{self.repeat}-{hashlib.sha1(blob).hexdigest()[:10]}"
 

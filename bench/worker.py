@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import compile_cache
 from bench.errors import BenchError
 from bench.spec import RunSpec
 
@@ -97,6 +98,7 @@ def main(argv: list[str]) -> int:
     spec = RunSpec.from_dict(json.loads((workdir / "spec.json").read_text()))
     started = datetime.now(UTC)
     set_environment(spec)
+    compile_cache.set_environment(spec.compile_cache, workdir)
     row: dict = {}
     try:
         from bench.run_one import run  # imports numpy-side modules only

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import tensorflow as tf
+
+from bench.compile_cache import XLA_FLAG, xla_entries
 
 
 def configure(threads: int, deterministic: bool, seed: int) -> None:
@@ -65,3 +68,19 @@ def matmul_seconds(device: str, n: int, repeats: int) -> list[float]:
             tf.linalg.matmul(a, b)[0, 0].numpy()
             out.append(time.perf_counter() - start)
     return out
+
+
+def compile_cache_probe() -> int:
+    """Entries in the XLA persistent cache before training (TensorFlow has no hit counter)."""
+    return xla_entries()
+
+
+def compile_cache_state(mode: str, probe: int) -> str:
+    """`xla` mode: warm when the cache held entries and training added none, cold when it added some,
+    off when the cache is not configured; "" for modes that do not compile with XLA."""
+    if mode != "xla":
+        return ""
+    if XLA_FLAG not in os.environ.get("TF_XLA_FLAGS", ""):
+        return "off"
+    added = xla_entries() - probe
+    return "cold" if added > 0 else ("warm" if probe > 0 else "")

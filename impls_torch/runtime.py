@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -62,3 +63,20 @@ def matmul_seconds(device: str, n: int, repeats: int) -> list[float]:
         sync(device)
         out.append(time.perf_counter() - start)
     return out
+
+
+def compile_cache_probe() -> None:
+    """Nothing to note before training: Inductor counts its own cache hits and misses."""
+    return None
+
+
+def compile_cache_state(mode: str, probe: None) -> str:
+    """warm / cold / partial / off for `compile` mode from Inductor's FX-graph cache counters; "" otherwise."""
+    if mode != "compile":
+        return ""
+    if os.environ.get("TORCHINDUCTOR_FX_GRAPH_CACHE") == "0":
+        return "off"
+    from torch._dynamo.utils import counters
+
+    hits, misses = counters["inductor"]["fxgraph_cache_hit"], counters["inductor"]["fxgraph_cache_miss"]
+    return {(True, False): "warm", (False, True): "cold", (True, True): "partial"}.get((hits > 0, misses > 0), "")

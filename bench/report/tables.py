@@ -114,14 +114,17 @@ def ci_columns(prefix: str, ci: RatioCI, words: str) -> dict:
     }
 
 
-def per_framework(data: ReportData, columns: list[str]) -> pd.DataFrame:
-    """Median of each column per case and framework, one column per framework ("<col> PyTorch")."""
+def per_framework(data: ReportData, columns: list[str], by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Median of each column per case (and `by` columns, where the runs have them) and framework,
+    one column per framework ("<col> PyTorch")."""
     runs = data.measured()
     columns = [c for c in columns if c in runs]
     if runs.empty or not columns:
         return pd.DataFrame()
-    med = runs.groupby([*CASE, "framework"])[columns].median().reset_index()
-    wide = med.pivot_table(index=CASE, columns="framework", values=columns, aggfunc="first")
+    index = [*CASE, *(b for b in by if b in runs)]
+    runs = runs.assign(**{b: runs[b].fillna("").astype(str) for b in by if b in runs})
+    med = runs.groupby([*index, "framework"])[columns].median().reset_index()
+    wide = med.pivot_table(index=index, columns="framework", values=columns, aggfunc="first")
     frameworks = [f for f in FRAMEWORK_ORDER if f in med["framework"].unique()]
     wide = wide.reindex(columns=[(c, f) for c in columns for f in frameworks])
     wide.columns = [f"{c} {framework_name(f)}" for c, f in wide.columns]
@@ -129,8 +132,9 @@ def per_framework(data: ReportData, columns: list[str]) -> pd.DataFrame:
 
 
 def compile_table(data: ReportData) -> pd.DataFrame:
-    """First-call (tracing/compilation) and warm-up seconds, kept apart from the timed steps."""
-    return per_framework(data, ["first_step_s", "warmup_s", "build_s"])
+    """First-call (tracing/compilation) and warm-up seconds, kept apart from the timed steps; runs
+    compiled from a warm persistent cache are never pooled with cold ones (`compile_cache`)."""
+    return per_framework(data, ["first_step_s", "warmup_s", "build_s"], by=("compile_cache",))
 
 
 def params_table(data: ReportData) -> pd.DataFrame:
