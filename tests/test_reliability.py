@@ -304,12 +304,13 @@ def test_a_missing_dataset_says_what_a_command_line_user_can_do(tmp_path):
 
 
 def test_result_files_are_readable_by_the_group_and_timeouts_leave_no_work_directory(tmp_path):
-    p = run_cli("run", "--variants", "gan,lsgan", "--timeout", "8", "--results-dir", str(tmp_path), *FAST,
-                env={"BENCH_TEST_HANG": "lsgan"})  # fmt: skip
-    assert p.returncode == 1, p.stderr
+    assert run_cli("run", "--variants", "gan", "--results-dir", str(tmp_path), *FAST).returncode == 0
     files = [f for t in ("runs", "steps", "intervals", "metrics") for f in (tmp_path / t).glob("*.parquet")]
-    assert len(files) == 5 and {f.stat().st_mode & 0o777 for f in files} == {FILE_MODE}
+    assert len(files) == 4 and {f.stat().st_mode & 0o777 for f in files} == {FILE_MODE}
     assert FILE_MODE & 0o040  # group-readable under the usual umask (mkstemp gave 0600)
+    p = run_cli("run", "--variants", "lsgan", "--timeout", "5", "--results-dir", str(tmp_path), *FAST,
+                env={"BENCH_TEST_HANG": "lsgan"})  # fmt: skip
+    assert p.returncode == 1 and "timeout lsgan torch" in p.stdout, p.stdout + p.stderr
     assert not list((tmp_path / ".work").iterdir()), "a run left its work directory behind"
 
 
