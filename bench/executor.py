@@ -7,7 +7,6 @@ so a suite killed half way leaves only complete runs behind and resumes where it
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
@@ -27,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data import dataset_available
-from bench.environment import REPO, environment
+from bench.environment import environment
+from bench.jobs import child_env, kill_group
 from bench.results import is_finished, table_path, write_table_atomic
 from bench.run_one import spec_columns
 from bench.spec import RunSpec
@@ -158,7 +158,7 @@ def finish_from_files(spec: RunSpec, files: dict[str, bytes], returncode: int | 
     """A run's outcome from the files its worker left elsewhere (a Ray node): the same row, tables
     and samples as a local run. Only the worker's known file names are written."""
     if returncode is None:
-        return {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; worker killed"}
+        return timeout_row(spec)
     workdir = fresh_workdir(Path(results_dir) / ".work", spec.run_id)
     try:
         for name in WORKER_FILES:
@@ -190,24 +190,21 @@ def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, 
 
 def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
     (workdir / "spec.json").write_text(json.dumps(spec.to_dict()))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["BENCH_ORCHESTRATOR_PID"] = str(os.getpid())  # the worker exits when this process is gone
     with open(workdir / "stderr.log", "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(workdir)],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=err, text=True, env=child_env(), start_new_session=True,
         )  # fmt: skip
         reader = threading.Thread(target=_follow, args=(proc, progress, head, remaining), daemon=True)
         reader.start()
         try:
             _wait(proc, spec.timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            kill_group(proc)
             reader.join(5)
-            return {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; worker killed"}
+            return timeout_row(spec)
         except BaseException:
-            _kill(proc)  # Ctrl-C: take the worker down with us, keep what is recorded
+            kill_group(proc)  # Ctrl-C: take the worker down with us, keep what is recorded
             raise
         reader.join(5)
     row = _read_row(workdir, proc.returncode)
@@ -253,10 +250,8 @@ def _wait(proc: subprocess.Popen, timeout: float) -> None:
                 raise KeyboardInterrupt from None
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+def timeout_row(spec: RunSpec, how: str = "worker killed") -> dict:
+    return {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; {how}"}
 
 
 def _read_row(workdir: Path, returncode: int) -> dict:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.executor import Progress, finish_from_files, pending, record, skipped_row, summary
+from bench.executor import Progress, finish_from_files, pending, record, skipped_row, summary, timeout_row
 from bench.jobs import DIR, REPO, Job, JobResult, run_job
 from bench.spec import RunSpec
 
@@ -68,7 +68,6 @@ class Session:
 
     address: str | None = None
     cpus: int | None = None  # CPUs of a local instance (default: this machine's)
-    started_here: bool = False
     counter: object = field(default=None, repr=False)
 
     def __enter__(self) -> Session:
@@ -82,7 +81,6 @@ class Session:
                 cpus = self.cpus or len(os.sched_getaffinity(0))
                 ray.init(num_cpus=cpus, include_dashboard=False, runtime_env=env, log_to_driver=False,
                          logging_level=logging.WARNING)  # fmt: skip
-                self.started_here = True
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise BenchError(f"cannot connect to the Ray cluster at {address or 'a new local instance'}: {e}") from None
         self.counter = attempt_counter(ray)
@@ -103,11 +101,10 @@ class Session:
         """Run jobs as tasks (an evaluator, a parity worker), all at once; their results in order.
         A job's `cpus` 0 means a whole node; Ctrl-C cancels them all."""
         import ray
+        from ray.exceptions import RayError
 
         whole = cluster_check(ray, [])
         task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
-        from ray.exceptions import RayError
-
         refs = [task.options(num_cpus=j.cpus or whole, num_gpus=j.gpus).remote(j, self.counter) for j in jobs]
         try:
             pending = list(refs)
@@ -117,13 +114,11 @@ class Session:
                 count = f"{len(refs) - len(pending)}/{len(refs)}"
                 log(f"{res.name}: finished on {res.node} in {res.seconds:.0f} s ({count})")
             return [ray.get(r) for r in refs]
-        except RayError as e:
+        except BaseException as e:  # a failed task, or Ctrl-C: cancel them all
             for ref in refs:
                 ray.cancel(ref, force=True)
-            raise BenchError(f"a Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"[:300]) from None
-        except BaseException:
-            for ref in refs:
-                ray.cancel(ref, force=True)
+            if isinstance(e, RayError):
+                raise BenchError(f"a Ray task failed: {type(e).__name__}: {str(e).splitlines()[0]}"[:300]) from None
             raise
 
 
@@ -231,7 +226,7 @@ def _drive(ray, task, counter, runnable, whole: float, results_dir: Path, progre
             done, _ = ray.wait(list(live), num_returns=1, timeout=POLL_S)
             for ref in done:
                 head, spec, started = live.pop(ref)
-                rows.append(_finish(ray, ref, spec, results_dir, time.monotonic() - started))
+                rows.append(_finish(ray, ref, spec, results_dir))
                 with progress.lock:
                     progress.done_runs += 1
                     progress.spent += time.monotonic() - started
@@ -260,14 +255,14 @@ def _backstop(ray, live: dict) -> None:
             ray.cancel(ref, force=True)
 
 
-def _finish(ray, ref, spec: RunSpec, results_dir: Path, seconds: float) -> dict:
+def _finish(ray, ref, spec: RunSpec, results_dir: Path) -> dict:
     """The run row of a finished task (a cancelled or lost task becomes a timeout or failed row)."""
     from ray.exceptions import RayError, TaskCancelledError
 
     try:
         result: JobResult = ray.get(ref)
     except TaskCancelledError:
-        row = {"status": "timeout", "reason": f"no result within {spec.timeout:g} s; task cancelled by the driver"}
+        row = timeout_row(spec, "task cancelled by the driver")
         return record(spec, row, results_dir, {"executor": "ray", "node": "", "attempt": 0})
     except RayError as e:
         reason = f"Ray task failed after {MAX_RETRIES + 1} attempts: {type(e).__name__}: {str(e).splitlines()[0]}"

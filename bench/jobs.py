@@ -14,15 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.environment import REPO
 from bench.errors import BenchError
 
-REPO = Path(__file__).resolve().parents[1]
 DIR = "{dir}"  # in a job's arguments: its scratch directory
 
 
@@ -54,22 +52,26 @@ class JobResult:
     seconds: float = 0.0
 
 
-def run_job(job: Job, scratch: Path, on_line: Callable[[str], None] | None = None) -> JobResult:
-    """Run `job` in `scratch` (an empty directory) here; stdout lines go to `on_line`."""
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker or evaluator process: `bench` importable, unbuffered output, and
+    this process's pid, so that a worker exits when whoever started it is gone."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env["BENCH_ORCHESTRATOR_PID"] = str(os.getpid())
+    return env
+
+
+def run_job(job: Job, scratch: Path) -> JobResult:
+    """Run `job` in `scratch` (an empty directory) here; its stdout is not kept."""
     for name, data in job.inputs.items():
         (scratch / name).parent.mkdir(parents=True, exist_ok=True)
         (scratch / name).write_bytes(data)
     argv = [sys.executable, "-m", job.module, *(a.replace(DIR, str(scratch)) for a in job.args)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **job.env}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env["BENCH_ORCHESTRATOR_PID"] = str(os.getpid())  # a worker exits when this process is gone
     t0 = time.perf_counter()
     with open(scratch / "stderr.log", "w") as err:
         cwd = scratch if job.in_scratch else None
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=cwd,
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=child_env(job.env), cwd=cwd,
                                 start_new_session=True, preexec_fn=normal_priority)  # fmt: skip
-        reader = threading.Thread(target=_pump, args=(proc, on_line), daemon=True)
-        reader.start()
         try:
             proc.wait(timeout=job.timeout)
             code: int | None = proc.returncode
@@ -77,7 +79,6 @@ def run_job(job: Job, scratch: Path, on_line: Callable[[str], None] | None = Non
             code = None
         finally:
             kill_group(proc)  # on a timeout, and on anything that interrupts us
-        reader.join(5)
     lines = [ln for ln in (scratch / "stderr.log").read_text(errors="replace").splitlines() if ln.strip()]
     files = {
         p.relative_to(scratch).as_posix(): p.read_bytes()
@@ -93,12 +94,6 @@ def normal_priority() -> None:
     without it the job keeps the niceness it inherited."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, 0)
-
-
-def _pump(proc: subprocess.Popen, on_line: Callable[[str], None] | None) -> None:
-    for line in proc.stdout:
-        if on_line is not None:
-            on_line(line.rstrip("\n"))
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -11,6 +11,7 @@ relative to their scratch directories; no shared filesystem is needed.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,13 +75,7 @@ def coverage_on_cluster(jobs: list[dict], session, log: Callable[[str], None]) -
     result = ok(session.run_jobs([job], log)[0], "the coverage job")
     if "result.json" not in result.files:
         raise BenchError("the coverage job wrote no result")
-    return load_results_bytes(result.files["result.json"], load_results)
-
-
-def load_results_bytes(data: bytes, load_results) -> pd.DataFrame:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d:  # load_results reads a file: the evaluator's own format
         path = Path(d) / "result.json"
-        path.write_bytes(data)
+        path.write_bytes(result.files["result.json"])
         return load_results(path)
