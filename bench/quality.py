@@ -27,7 +27,7 @@ from bench.errors import BenchError
 from bench.results import load_table, table_path, write_table_atomic
 
 BIASED_BELOW = 2048
-FID_COLUMNS = ("fid", "kid_mean", "kid_std", "fid_n_fake", "fid_n_real", "fid_extractor", "fid_biased")
+FID_COLUMNS = ("fid", "kid_mean", "kid_std", "fid_n_fake", "fid_n_real", "fid_extractor", "fid_runtime", "fid_biased")
 
 
 def evaluate_runs(
@@ -73,7 +73,8 @@ def evaluate_runs(
 
 def not_computed(reason: str) -> dict:
     """FID columns NaN with the reason (coverage columns stay absent: the report says not computed)."""
-    return {**{c: math.nan for c in FID_COLUMNS}, "fid_extractor": "", "fid_reason": reason, "metrics_reason": reason}
+    blank = {"fid_extractor": "", "fid_runtime": ""}
+    return {**{c: math.nan for c in FID_COLUMNS}, **blank, "fid_reason": reason, "metrics_reason": reason}
 
 
 def _samples(results_dir: Path, run_id: str) -> Path:
@@ -133,7 +134,7 @@ def _fid_columns(entry: dict) -> dict:
     return {
         "fid": entry["fid"], "kid_mean": entry["kid_mean"], "kid_std": entry["kid_std"],
         "fid_n_fake": entry["n_fake"], "fid_n_real": entry["n_real"], "fid_extractor": entry["extractor"],
-        "fid_biased": small, "fid_reason": "",
+        "fid_runtime": entry.get("runtime", ""), "fid_biased": small, "fid_reason": "",
     }  # fmt: skip
 
 

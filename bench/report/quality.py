@@ -33,7 +33,7 @@ STABILITY = {
     "grad_norm_d_max": "g3",
     "grad_norm_g_max": "g3",
 }
-FID_SETUP = ("fid_n_fake", "fid_n_real", "fid_extractor", "fid_biased")
+FID_SETUP = ("fid_n_fake", "fid_n_real", "fid_extractor", "fid_runtime", "fid_biased")
 LABELS = {
     "fid": "FID",
     "kid_mean": "KID",
