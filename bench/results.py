@@ -16,14 +16,15 @@ Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
   speed      images_per_s (median over intervals), images_per_s_p10, images_per_s_p90,
              step_time_s (median), first_step_s (first call: tracing/compilation + one step),
              warmup_s, timed_s, build_s, compile_s
-  flops      flops_per_step (analytic), flops_per_s, flop_utilisation (of peak_matmul_flops)
+  flops      flops_per_step (analytic), flops_per_s, flop_utilisation (of machine_peak_flops),
+             framework_utilisation (of peak_matmul_flops)
   memory     baseline_rss_mb (after imports), peak_rss_mb, rss_increase_mb, peak_device_mem_mb
   model      params_g, params_d
   training   loss_d_final, loss_g_final (mean over the last 10% of steps), divergence_step (-1: none),
              d_test_accuracy (ssgan)
   env        python_version, numpy_version, torch_version, tf_version, framework_version, cpu_model,
              cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s,
-             peak_matmul_flops, peak_matmul_n, peak_matmul_cached
+             peak_matmul_flops, peak_matmul_n, peak_matmul_cached, machine_peak_flops, theoretical_peak_flops
   placement  executor (local | ray), node, attempt
 Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | timed), loss_d,
   loss_g, grad_norm_d, grad_norm_g. Schema of `intervals`: run_id, interval, steps, seconds,
@@ -83,7 +84,8 @@ RUN_COLUMNS = {
     "modes that compile nothing (never compare compile_s of warm and cold runs)",
     "flops_per_step": "analytic FLOPs of one training step for the batch (bench/flops.py: n_critic, GP included)",
     "flops_per_s": "flops_per_step x steps/s at the median images_per_s",
-    "flop_utilisation": "flops_per_s / peak_matmul_flops",
+    "flop_utilisation": "flops_per_s / machine_peak_flops: one denominator for every framework on the machine",
+    "framework_utilisation": "flops_per_s / peak_matmul_flops: share of this framework's own matmul speed",
     "baseline_rss_mb": "resident set after framework import, MiB",
     "peak_rss_mb": "peak resident set of the worker, MiB",
     "rss_increase_mb": "peak_rss_mb - baseline_rss_mb",
@@ -97,6 +99,9 @@ RUN_COLUMNS = {
     "peak_matmul_flops": "measured float32 matmul FLOP/s of this framework/device/threads (bench/peak.py; cached)",
     "peak_matmul_n": "matrix size n of that n x n x n product",
     "peak_matmul_cached": "True when the peak came from the cache rather than this run",
+    "machine_peak_flops": "best matmul FLOP/s measured by any framework on this machine/device/threads so far "
+    "(the report takes the best over its rows)",
+    "theoretical_peak_flops": "CPU: vector lanes x 2 (FMA) x 2 FMA units x cores x clock; NaN on a GPU",
     "executor": "where the run executed: local (this machine) or ray (a Ray cluster)",
     "node": "host (and Ray node id) that ran the worker; empty for a run that never started",
     "attempt": "which attempt was recorded: 1, or more when Ray retried the run after losing its node",

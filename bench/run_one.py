@@ -16,6 +16,7 @@ import pandas as pd
 from bench.data import check_image_shape, load_dataset
 from bench.environment import environment
 from bench.flops import step_flops
+from bench.frameworks import DEFAULT_MODES
 from bench.grids import save_grid
 from bench.inputs import InputStream, fixed_noise, framework_seed, rngs, scale_images, to_uint8
 from bench.loop import LoopResult, train_loop
@@ -26,7 +27,6 @@ from bench.variants import get_variant, variant_arch
 from bench.weights import arch_shapes, count_params, init_weights
 
 GRID_SAMPLES = 64
-DEFAULT_MODES = {"torch": "eager", "tf": "function"}
 
 
 def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> dict:
@@ -107,7 +107,8 @@ def flop_columns(variant: Variant, arch, batch: int, row: dict) -> dict[str, flo
     return {
         "flops_per_step": float(per_step),
         "flops_per_s": float(flops_per_s),
-        "flop_utilisation": float(flops_per_s / row["peak_matmul_flops"]),
+        "flop_utilisation": float(flops_per_s / row["machine_peak_flops"]),
+        "framework_utilisation": float(flops_per_s / row["peak_matmul_flops"]),
         "compile_s": float(row["first_step_s"] - row["step_time_s"]),
     }
 

@@ -181,9 +181,9 @@ def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool)
 
 
 def worker(a: argparse.Namespace) -> dict:
+    from bench.frameworks import DEFAULT_MODES
     from bench.inputs import InputStream, rngs
     from bench.loop import train_loop
-    from bench.run_one import DEFAULT_MODES
     from bench.variants import get_variant, variant_arch
     from bench.weights import init_weights
 

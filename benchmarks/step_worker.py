@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.frameworks import DEFAULT_MODES  # noqa: E402
 from bench.inputs import InputStream, framework_seed, rngs  # noqa: E402
-from bench.run_one import DEFAULT_MODES  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
 from bench.variants import get_variant, variant_arch  # noqa: E402
 from bench.weights import init_weights  # noqa: E402

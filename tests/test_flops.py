@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
+
+from bench import peak
 from bench.flops import GP_FORWARDS, layer_flops, network_flops, step_flops
 from bench.peak import peak_columns, peak_dir
+from bench.report.data import with_machine_peak
 from bench.run_one import flop_columns
 from bench.spec import conv, convt, dense
 from bench.variants import VARIANTS, get_variant, variant_arch
@@ -80,8 +84,49 @@ def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
 def test_flop_columns_of_a_run_row():
     v = get_variant("dcgan")
     arch = variant_arch(v)
-    row = {"images_per_s": 128.0, "peak_matmul_flops": 1e11, "first_step_s": 3.0, "step_time_s": 0.5}
+    row = {"images_per_s": 128.0, "peak_matmul_flops": 1e11, "machine_peak_flops": 2e11, "first_step_s": 3.0,
+           "step_time_s": 0.5}  # fmt: skip
     cols = flop_columns(v, arch, 64, row)
     per_step = step_flops(v, arch, 64).total
     assert cols["flops_per_step"] == per_step and cols["flops_per_s"] == per_step * 2.0
-    assert math.isclose(cols["flop_utilisation"], per_step * 2.0 / 1e11) and cols["compile_s"] == 2.5
+    assert math.isclose(cols["flop_utilisation"], per_step * 2.0 / 2e11) and cols["compile_s"] == 2.5
+    assert math.isclose(cols["framework_utilisation"], per_step * 2.0 / 1e11)
+
+
+def test_machine_peak_is_the_best_framework_on_the_same_machine_device_and_threads(tmp_path, monkeypatch):
+    """The issue's case: PyTorch's matmul half TensorFlow's; both runs divide by TensorFlow's."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    slow, fast = (lambda d, n, r: [2.0 * n**3 / 5e10]), (lambda d, n, r: [2.0 * n**3 / 1e11])
+    tf = peak_columns("tf", {"framework_version": "2", "threads": 2}, "cpu", fast)
+    torch = peak_columns("torch", {"framework_version": "9", "threads": 2}, "cpu", slow)
+    other_threads = peak_columns("torch", {"framework_version": "9", "threads": 1}, "cpu", slow)
+    assert math.isclose(torch["peak_matmul_flops"], 5e10) and math.isclose(torch["machine_peak_flops"], 1e11)
+    assert math.isclose(tf["machine_peak_flops"], 1e11) and math.isclose(other_threads["machine_peak_flops"], 5e10)
+
+
+def test_theoretical_peak_from_the_cpu(monkeypatch):
+    monkeypatch.setattr(peak, "cpu_flags_and_mhz", lambda: ({"avx", "avx2", "fma"}, 2500.0))
+    monkeypatch.setattr(peak.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert peak.theoretical_peak(0) == 4 * 2 * 8 * 2 * 2500e6  # cores x FMA units x lanes x FMA x clock
+    assert peak.theoretical_peak(2) == 2 * 2 * 8 * 2 * 2500e6
+    monkeypatch.setattr(peak, "cpu_flags_and_mhz", lambda: ({"avx512f", "fma"}, 2000.0))
+    assert peak.theoretical_peak(1) == 1 * 2 * 16 * 2 * 2000e6
+    monkeypatch.setattr(peak, "cpu_flags_and_mhz", lambda: (set(), 0.0))
+    assert math.isnan(peak.theoretical_peak(1))
+
+
+def test_report_divides_every_framework_by_one_peak():
+    """A throughput sweep over two frameworks: one peak per machine, utilisation ordered as FLOP/s."""
+    rows = []
+    for batch, (f_torch, f_tf) in {32: (3.0e10, 4.0e10), 64: (4.5e10, 4.2e10)}.items():
+        rows.append({"framework": "torch", "batch_size": batch, "flops_per_s": f_torch, "peak_matmul_flops": 5e10})
+        rows.append({"framework": "tf", "batch_size": batch, "flops_per_s": f_tf, "peak_matmul_flops": 9.75e10})
+    runs = pd.DataFrame(rows).assign(hostname="h", cpu_model="c", device="cpu", gpu_name="", threads=0)
+    out = with_machine_peak(runs)
+    assert set(out["machine_peak_flops"]) == {9.75e10}
+    for _, g in out.groupby("batch_size"):
+        assert list(g.sort_values("flops_per_s")["framework"]) == list(g.sort_values("flop_utilisation")["framework"])
+    old = out[out["framework"] == "torch"]["framework_utilisation"]  # each framework's own figure is kept
+    assert list(old) == [3.0e10 / 5e10, 4.5e10 / 5e10]
+    other_host = with_machine_peak(pd.concat([runs, runs.iloc[:1].assign(hostname="h2", peak_matmul_flops=1e9)]))
+    assert other_host["machine_peak_flops"].iloc[-1] == 1e9

@@ -55,7 +55,25 @@ def load_report_data(results_dir: Path) -> ReportData:
     for col in ("run_id", "variant", "framework", "status"):
         if col not in runs:
             raise BenchError(f"the runs table in {results_dir} has no {col!r} column; is it a results directory?")
-    return ReportData(results_dir, normalise(runs), steps, intervals, parity, fid_floor)
+    return ReportData(results_dir, with_machine_peak(normalise(runs)), steps, intervals, parity, fid_floor)
+
+
+MACHINE = ["hostname", "cpu_model", "device", "gpu_name", "threads"]
+
+
+def with_machine_peak(runs: pd.DataFrame) -> pd.DataFrame:
+    """One peak per machine, device and threads: the best matmul any framework measured there (its rows'
+    own figures and what each run saw), and FLOP utilisation recomputed against it (bench/peak.py)."""
+    if "peak_matmul_flops" not in runs or "flops_per_s" not in runs:
+        return runs
+    keys = [c for c in MACHINE if c in runs]
+    measured = runs[["peak_matmul_flops", "machine_peak_flops"]] if "machine_peak_flops" in runs else None
+    best = (measured.max(axis=1) if measured is not None else runs["peak_matmul_flops"]).astype(float)
+    grouped = best.groupby([runs[k].astype(str) for k in keys]).transform("max") if keys else best.max()
+    out = runs.assign(machine_peak_flops=grouped)
+    out["flop_utilisation"] = out["flops_per_s"].astype(float) / out["machine_peak_flops"]
+    out["framework_utilisation"] = out["flops_per_s"].astype(float) / out["peak_matmul_flops"].astype(float)
+    return out
 
 
 def normalise(runs: pd.DataFrame) -> pd.DataFrame:

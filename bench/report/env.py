@@ -18,6 +18,9 @@ ENV_ITEMS = {
     "threads": "intra-op threads (0: default)",
     "deterministic": "determinism flags",
     "mode": "execution mode",
+    "machine_peak_flops": "machine float32 peak: best matmul of any framework (FLOP utilisation's denominator)",
+    "peak_matmul_flops": "this framework's own float32 matmul",
+    "theoretical_peak_flops": "CPU theoretical float32 peak (lanes x FMA x 2 units x cores x clock)",
     "git_commit": "commit",
     "hostname": "host",
     "platform": "platform",
@@ -43,6 +46,9 @@ def environment_table(data: ReportData) -> pd.DataFrame:
     runs = data.runs.assign(framework_version=framework_versions(data.runs))
     if "git_commit" in runs:
         runs["git_commit"] = runs["git_commit"].map(short_commit)
+    for col in ("machine_peak_flops", "peak_matmul_flops", "theoretical_peak_flops"):
+        if col in runs:
+            runs[col] = runs[col].map(gflops)
     frameworks = [f for f in FRAMEWORK_ORDER if f in set(runs["framework"])]
     frameworks += sorted(set(runs["framework"]) - set(frameworks))
     rows = []
@@ -60,6 +66,13 @@ def environment_table(data: ReportData) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def gflops(value: object) -> str:
+    try:
+        return f"{float(value) / 1e9:.1f} GFLOP/s" if float(value) > 0 else ""
+    except (TypeError, ValueError):
+        return ""
 
 
 def short_commit(commit: object) -> object:

@@ -108,7 +108,8 @@ THROUGHPUT_COLUMNS = {
     "rss_increase_mb": ("RSS increase (MiB)", "mib"),
     "peak_device_mem_mb": ("peak GPU memory (MiB)", "mib"),
     "flops_per_s": ("FLOP/s", "g3"),
-    "flop_utilisation": ("FLOP utilisation", "pct"),
+    "flop_utilisation": ("FLOP utilisation (machine peak)", "pct"),
+    "framework_utilisation": ("share of own matmul peak", "pct"),
 }
 
 

@@ -14,7 +14,7 @@ from bench.report.stats import RatioCI, ratio_ci, verdict
 from bench.variants import VARIANTS
 
 CASE = ["variant", "dataset", "device", "batch_size"]
-OPTIONAL_SPEED = ("flops_per_s", "flop_utilisation")
+OPTIONAL_SPEED = ("flops_per_s", "flop_utilisation", "framework_utilisation")
 
 
 def variant_order(names) -> list[str]:
