@@ -27,8 +27,9 @@ import pandas as pd
 
 from bench.data import dataset_available
 from bench.environment import environment
+from bench.eta import Estimator, clock, expected, fid_s
 from bench.jobs import child_env, kill_group
-from bench.results import is_finished, table_path, write_table_atomic
+from bench.results import is_finished, load_table, table_path, write_table_atomic
 from bench.run_one import spec_columns
 from bench.spec import RunSpec
 from bench.validate import check_run_id, check_spec
@@ -41,15 +42,18 @@ MOVED_FILES = {"steps.parquet": "steps", "intervals.parquet": "intervals"}
 
 @dataclass
 class Progress:
-    """Prints `[i/N] variant framework: step a/b, x steps/s, ETA` (in place on a terminal)."""
+    """Prints `[i/N] variant framework: step a/b, x steps/s, suite ETA` (in place on a terminal).
+
+    The ETA is bench/eta.py's: the running runs' remaining time, every run not started yet from the
+    FLOP model and the speed of the runs finished so far, and the FID phase that follows."""
 
     total: int
     stream: object = sys.stderr
-    started: float = field(default_factory=time.perf_counter)
     jobs: int = 1  # runs at once; only a single run rewrites its line in place on a terminal
-    pending: int = 0
-    done_runs: int = 0
-    spent: float = 0.0
+    queue: list[RunSpec] = field(default_factory=list)  # not started yet
+    running: dict[str, tuple[RunSpec, float]] = field(default_factory=dict)  # run id -> (spec, started)
+    evaluated: list[RunSpec] = field(default_factory=list)  # scored in the FID phase after training
+    estimator: Estimator = field(default_factory=Estimator)
     _last_print: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -63,10 +67,35 @@ class Progress:
             end = "\n" if final or not tty else ""
             print(("\r\033[K" if tty else "") + msg, end=end, file=self.stream, flush=True)
 
-    def eta(self, remaining_runs: int, current_left_s: float) -> str:
-        avg = self.spent / self.done_runs if self.done_runs else 0.0
-        secs = current_left_s + avg * remaining_runs / self.jobs
-        return f"{int(secs // 60)}m{int(secs % 60):02d}s" if self.done_runs or current_left_s else "?"
+    def started(self, spec: RunSpec) -> None:
+        with self.lock:
+            self.queue = [s for s in self.queue if s.run_id != spec.run_id]
+            self.running[spec.run_id] = (spec, time.monotonic())
+
+    def finished(self, spec: RunSpec, row: dict) -> None:
+        with self.lock:
+            _, t0 = self.running.pop(spec.run_id, (spec, time.monotonic()))
+            self.estimator.observe(spec, row, time.monotonic() - t0)
+
+    def eta(self, spec: RunSpec | None = None, left_s: float | None = None) -> str:
+        """Suite ETA; `left_s` is what `spec`'s own progress says remains of it (better than the model)."""
+        with self.lock:
+            now, running = time.monotonic(), 0.0
+            for run_id, (other, t0) in self.running.items():
+                own = spec is not None and run_id == spec.run_id and left_s is not None
+                running += left_s if own else max(0.0, self.estimator.predict(other) - (now - t0))
+            rest = self.estimator.training_s(self.queue, self.jobs) + fid_s(self.evaluated)
+            return clock(running / max(1, min(self.jobs, len(self.running) or 1)) + rest)
+
+    def plan(self, todo: list[RunSpec], results_dir: Path) -> None:
+        """The runs to come, what this machine recorded before, and the up-front expected duration."""
+        self.queue, self.evaluated = list(todo), [s for s in todo if s.fid_samples]
+        earlier = load_table(results_dir, "runs") if todo else pd.DataFrame()
+        self.estimator.learn_from_results(earlier.to_dict("records"), {s.run_id: s for s in todo})
+        if todo:
+            self.line(
+                f"{len(todo)} runs to do; {expected(self.estimator, todo, self.evaluated, self.jobs)}", final=True
+            )
 
 
 def run_specs(
@@ -107,20 +136,15 @@ def pending(specs: list[RunSpec], results_dir: Path, force: bool, progress: Prog
             progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
         else:
             todo.append((head, spec))
-    progress.pending = len(todo)
+    progress.plan([spec for _, spec in todo], results_dir)
     return todo
 
 
 def _timed(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
-    with progress.lock:
-        progress.pending -= 1
-        remaining = progress.pending  # runs not started yet, for the ETA
-    t0 = time.perf_counter()
-    row = execute(spec, results_dir, progress, head, remaining)
-    with progress.lock:
-        progress.done_runs += 1
-        progress.spent += time.perf_counter() - t0
-    progress.line(f"{head}: {summary(row)}", final=True)
+    progress.started(spec)
+    row = execute(spec, results_dir, progress, head)
+    progress.finished(spec, row)
+    progress.line(f"{head}: {summary(row)}, suite ETA {progress.eta()}", final=True)
     return row
 
 
@@ -131,17 +155,17 @@ def summary(row: dict) -> str:
     return f"{row['status']}: {row.get('reason', '')}"
 
 
-def execute(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
+def execute(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
     """One run: skipped row if its data is absent, else a worker; write and return its row."""
-    row = skipped_row(spec) or run_worker(spec, results_dir, progress, head, remaining)
+    row = skipped_row(spec) or run_worker(spec, results_dir, progress, head)
     return record(spec, row, results_dir, {"executor": "local", "node": socket.gethostname(), "attempt": 1})
 
 
-def skipped_row(spec: RunSpec) -> dict | None:
+def skipped_row(spec: RunSpec, with_environment: bool = True) -> dict | None:
     """The row of a run whose data is absent (checked where the suite is started), else None."""
     variant = get_variant(spec.variant)
     present, why = dataset_available(spec.dataset or variant.dataset, spec.data_dir or None, not spec.data_dir)
-    return None if present else {"status": "skipped", "reason": why, **environment()}
+    return None if present else {"status": "skipped", "reason": why, **(environment() if with_environment else {})}
 
 
 def record(spec: RunSpec, row: dict, results_dir: Path, where: dict) -> dict:
@@ -180,22 +204,22 @@ def identity(spec: RunSpec) -> dict:
     return {**cols, "dataset": spec.dataset or variant.dataset, "threads": spec.threads}
 
 
-def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
+def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
     workdir = fresh_workdir(Path(results_dir) / ".work", spec.run_id)
     try:
-        return _run_in(workdir, spec, results_dir, progress, head, remaining)
+        return _run_in(workdir, spec, results_dir, progress, head)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)  # also after a timeout or a Ctrl-C
 
 
-def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress, head: str, remaining: int) -> dict:
+def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
     (workdir / "spec.json").write_text(json.dumps(spec.to_dict()))
     with open(workdir / "stderr.log", "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(workdir)],
             stdout=subprocess.PIPE, stderr=err, text=True, env=child_env(), start_new_session=True,
         )  # fmt: skip
-        reader = threading.Thread(target=_follow, args=(proc, progress, head, remaining), daemon=True)
+        reader = threading.Thread(target=_follow, args=(proc, progress, head, spec), daemon=True)
         reader.start()
         try:
             _wait(proc, spec.timeout)
@@ -226,13 +250,13 @@ def fresh_workdir(root: Path, run_id: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=root))
 
 
-def _follow(proc: subprocess.Popen, progress: Progress, head: str, remaining: int) -> None:
+def _follow(proc: subprocess.Popen, progress: Progress, head: str, spec: RunSpec) -> None:
     for line in proc.stdout:
         parts = line.split()
         if len(parts) == 4 and parts[0] == "PROGRESS":
             done, total, rate = int(parts[1]), int(parts[2]), float(parts[3])
             left = (total - done) / rate if rate > 0 else 0.0
-            eta = progress.eta(remaining, left)
+            eta = progress.eta(spec, left)
             progress.line(f"{head}: step {done}/{total}, {rate:.2f} steps/s, suite ETA {eta}")
 
 

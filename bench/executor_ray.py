@@ -222,17 +222,15 @@ def _drive(ray, task, counter, runnable, whole: float, results_dir: Path, progre
                 head, spec = queue.pop(0)
                 job = worker_job(spec, whole)
                 ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, counter)
-                live[ref] = (head, spec, time.monotonic())
+                live[ref] = (head, spec)
+                progress.started(spec)
             done, _ = ray.wait(list(live), num_returns=1, timeout=POLL_S)
             for ref in done:
-                head, spec, started = live.pop(ref)
+                head, spec = live.pop(ref)
                 rows.append(_finish(ray, ref, spec, results_dir))
-                with progress.lock:
-                    progress.done_runs += 1
-                    progress.spent += time.monotonic() - started
+                progress.finished(spec, rows[-1])
                 where = rows[-1]["node"] + (f", attempt {rows[-1]['attempt']}" if rows[-1]["attempt"] > 1 else "")
-                eta = progress.eta(len(queue) + len(live), 0.0)
-                progress.line(f"{head}: {summary(rows[-1])} [on {where}], suite ETA {eta}", final=True)
+                progress.line(f"{head}: {summary(rows[-1])} [on {where}], suite ETA {progress.eta()}", final=True)
             _backstop(ray, live)
     except BaseException:
         for ref in live:  # Ctrl-C (or any error): cancel everything, record none of it

@@ -1,0 +1,153 @@
+"""How long a suite will take: each pending run from the FLOP model and the speed of runs finished on this machine.
+
+A run costs `fixed + work / rate` seconds: `work` is its analytic FLOPs (bench/flops.py: one step's
+FLOPs x (steps + warm-up)), `rate` the FLOP/s its framework and mode reached in the runs already
+finished here (compilation counted in `fixed`, with process start, imports, model build and samples).
+Before a (framework, mode) has finished a run, the same framework's other modes stand in, then any
+run, then a prior; runs recorded earlier on this host in the results directory count too. The FID
+phase is the images to score (samples, the reference and the floor of each dataset) over the
+extractor speed measured on this machine (bench/fid/runtimes.py's saved choice), or a prior.
+Coverage (a small classifier) is left out. Tested on recorded runs in tests/test_eta.py.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import socket
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.data.paths import cache_root
+from bench.flops import step_flops
+from bench.frameworks import DEFAULT_MODES
+from bench.spec import RunSpec
+from bench.variants import get_variant, variant_arch
+
+PRIOR_FIXED_S = 20.0  # a CPU run's process start, imports, build and samples, before any run is seen
+PRIOR_RATE = {"cpu": 2e10, "gpu": 1e12}  # FLOP/s of a GAN step before any run is seen
+PRIOR_FID_RATE = {"cpu": 8.0, "gpu": 300.0}  # Inception images/s before the extractor was measured
+MEASURED = ("ok", "diverged")
+
+
+def run_work(spec: RunSpec) -> float:
+    """Analytic FLOPs of the whole run: one step's FLOPs x (timed + warm-up steps)."""
+    variant = get_variant(spec.variant)
+    arch = variant_arch(variant)
+    return float(step_flops(variant, arch, spec.batch_size or variant.batch_size).total) * (spec.steps + spec.warmup)
+
+
+def spec_mode(spec: RunSpec) -> str:
+    return spec.mode or DEFAULT_MODES.get(spec.framework, "")
+
+
+def device_kind(spec: RunSpec) -> str:
+    return "cpu" if spec.device == "cpu" else "gpu"
+
+
+@dataclass
+class Seen:
+    """What the finished runs of one framework and mode cost: fixed seconds each, and FLOPs over train seconds."""
+
+    fixed: list[float] = field(default_factory=list)
+    work: float = 0.0
+    train_s: float = 0.0
+
+    def __add__(self, other: Seen) -> Seen:
+        return Seen(self.fixed + other.fixed, self.work + other.work, self.train_s + other.train_s)
+
+
+@dataclass
+class Estimator:
+    seen: dict[tuple[str, str], Seen] = field(default_factory=lambda: defaultdict(Seen))
+
+    def observe(self, spec: RunSpec, row: dict, seconds: float) -> None:
+        """Learn from a finished run: `seconds` end to end, and its row's warm-up, timed and compile seconds."""
+        if row.get("status") not in MEASURED:
+            return
+        try:
+            train = float(row["warmup_s"]) + float(row["timed_s"])
+            compile_s = max(0.0, float(row.get("compile_s", 0.0)))
+        except (KeyError, TypeError, ValueError):
+            return
+        if not all(math.isfinite(v) for v in (train, compile_s, seconds)) or train - compile_s <= 0:
+            return
+        seen = self.seen[(spec.framework, spec_mode(spec))]
+        seen.fixed.append(max(0.0, seconds - train + compile_s))
+        seen.work += run_work(spec)
+        seen.train_s += train - compile_s
+
+    def predict(self, spec: RunSpec) -> float:
+        """Seconds for one run, from the closest runs seen (same framework and mode, framework, any)."""
+        seen = self.seen.get((spec.framework, spec_mode(spec)))
+        if seen is None or not seen.fixed:
+            same_fw = [s for (fw, _), s in self.seen.items() if fw == spec.framework and s.fixed]
+            pool = same_fw or [s for s in self.seen.values() if s.fixed]
+            seen = sum(pool[1:], pool[0]) if pool else None
+        if seen is None:
+            return PRIOR_FIXED_S + run_work(spec) / PRIOR_RATE[device_kind(spec)]
+        return statistics.median(seen.fixed) + run_work(spec) * seen.train_s / seen.work
+
+    def training_s(self, specs: list[RunSpec], jobs: int) -> float:
+        return sum(self.predict(s) for s in specs) / max(1, jobs)
+
+    def learn_from_results(self, runs: list[dict], specs_by_id: dict[str, RunSpec]) -> None:
+        """Rows recorded on this host earlier (their worker's wall_s plus ~1 s of process start)."""
+        host = socket.gethostname()
+        for row in runs:
+            spec = specs_by_id.get(str(row.get("run_id")))
+            if spec is not None and row.get("hostname") == host and row.get("jobs", 1) == 1:
+                self.observe(spec, row, float(row.get("wall_s", math.nan)) + 1.0)
+
+
+def fid_images(specs: list[RunSpec]) -> int:
+    """Images the evaluation extracts: every run's samples, plus a reference and a floor set per dataset."""
+    per_dataset: dict[str, int] = defaultdict(int)
+    total = 0
+    for s in specs:
+        if s.fid_samples:
+            dataset = s.dataset or get_variant(s.variant).dataset
+            per_dataset[dataset] = max(per_dataset[dataset], s.fid_samples)
+            total += s.fid_samples
+    return total + 2 * sum(per_dataset.values())
+
+
+def fid_rate(device: str) -> tuple[float, str]:
+    """(images/s, where the figure comes from): this host's measured FID runtime, else a prior."""
+    if device == "cpu":
+        best = 0.0
+        for path in glob.glob(str(cache_root() / "fid-runtime" / "choice-*.json")):
+            try:
+                saved = json.loads(Path(path).read_text())
+                if saved.get("host") == socket.gethostname():
+                    best = max(best, float(saved["measured"][saved["runtime"]]["images_per_s"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        if best > 0:
+            return best, "measured here"
+    return PRIOR_FID_RATE["cpu" if device == "cpu" else "gpu"], "a prior"
+
+
+def fid_s(specs: list[RunSpec]) -> float:
+    if not specs:
+        return 0.0
+    return fid_images(specs) / fid_rate(specs[0].device)[0]
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+def expected(estimator: Estimator, pending: list[RunSpec], evaluated: list[RunSpec], jobs: int) -> str:
+    """The up-front line: expected duration with its two parts and where the speeds come from."""
+    train, fid = estimator.training_s(pending, jobs), fid_s(evaluated)
+    rate, source = fid_rate(evaluated[0].device) if evaluated else (0.0, "")
+    known = "runs seen on this machine" if estimator.seen else "a prior (no run seen on this machine yet)"
+    fid_text = f"FID {clock(fid)} for {fid_images(evaluated)} images at {rate:.1f}/s ({source})" if fid else "no FID"
+    return f"expected duration {clock(train + fid)}: training {clock(train)} ({known}), {fid_text}"

@@ -1,0 +1,85 @@
+"""The suite ETA (bench/eta.py): the FLOP model with speeds learned from finished runs, the FID phase,
+and, on runs recorded from a real `all` suite on a 2-core CPU, within 30% after its first quarter."""
+
+import json
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import eta
+from bench.eta import Estimator, fid_images, fid_rate, run_work
+from bench.spec import RunSpec
+
+RECORDED = Path(__file__).parent / "fixtures" / "all_suite_runs.csv"
+
+
+def row(train_s: float, compile_s: float = 0.0, status: str = "ok") -> dict:
+    """A run row whose steps took `train_s` seconds besides `compile_s` of compilation."""
+    return {"status": status, "warmup_s": compile_s + 1.0, "timed_s": train_s - 1.0, "compile_s": compile_s}
+
+
+def test_prior_before_any_run_then_learned_speed():
+    spec = RunSpec("dcgan", "torch", steps=100, warmup=2)
+    est = Estimator()
+    assert est.predict(spec) == pytest.approx(eta.PRIOR_FIXED_S + run_work(spec) / eta.PRIOR_RATE["cpu"])
+    rate = 5e9  # FLOP/s this machine reached; 10 s of fixed cost per run
+    est.observe(spec, row(run_work(spec) / rate), run_work(spec) / rate + 10.0)
+    longer = RunSpec("dcgan", "torch", steps=400, warmup=2)
+    assert est.predict(longer) == pytest.approx(10.0 + run_work(longer) / rate)
+
+
+def test_compile_time_is_fixed_cost_not_speed():
+    spec = RunSpec("gan", "torch", mode="compile", steps=100, warmup=3)
+    est = Estimator()
+    work = run_work(spec)
+    est.observe(spec, row(work / 1e10, compile_s=30.0), 30.0 + work / 1e10 + 5.0)  # 5 s besides compiling
+    assert est.predict(RunSpec("gan", "torch", mode="compile", steps=1000, warmup=3)) == pytest.approx(
+        35.0 + run_work(RunSpec("gan", "torch", steps=1000, warmup=3)) / 1e10
+    )
+
+
+def test_closest_runs_stand_in_and_failures_teach_nothing():
+    est = Estimator()
+    torch_run, tf_run = RunSpec("gan", "torch", steps=50), RunSpec("gan", "tf", steps=50)
+    est.observe(torch_run, row(5.0, status="failed"), 30.0)
+    assert not est.seen
+    est.observe(torch_run, row(run_work(torch_run) / 1e10), run_work(torch_run) / 1e10 + 4.0)
+    xla = RunSpec("gan", "tf", mode="xla", steps=50)
+    assert est.predict(xla) == pytest.approx(est.predict(tf_run)) == pytest.approx(est.predict(torch_run))
+    est.observe(tf_run, row(run_work(tf_run) / 2e10), run_work(tf_run) / 2e10 + 8.0)
+    assert est.predict(xla) == pytest.approx(8.0 + run_work(xla) / 2e10)  # same framework, other mode
+
+
+def test_fid_phase_counts_samples_reference_and_floor(tmp_path, monkeypatch):
+    specs = [RunSpec("gan", fw, fid_samples=1024) for fw in ("torch", "tf")] + [RunSpec("dcgan", "tf")]
+    assert fid_images(specs) == 2 * 1024 + 2 * 1024  # one MNIST reference and one floor set
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    assert fid_rate("cpu") == (eta.PRIOR_FID_RATE["cpu"], "a prior")
+    saved = {"runtime": "openvino", "host": socket.gethostname(), "measured": {"openvino": {"images_per_s": 12.5}}}
+    (tmp_path / "fid-runtime").mkdir()
+    (tmp_path / "fid-runtime" / "choice-x.json").write_text(json.dumps(saved))
+    assert fid_rate("cpu") == (12.5, "measured here")
+    assert eta.fid_s(specs) == pytest.approx(4096 / 12.5)
+    assert "FID 5m27s for 4096 images at 12.5/s (measured here)" in eta.expected(Estimator(), specs, specs[:2], 1)
+
+
+def test_clock():
+    assert (eta.clock(5), eta.clock(125.9), eta.clock(3 * 3600 + 61)) == ("0m05s", "2m05s", "3h01m")
+
+
+@pytest.mark.skipif(not RECORDED.exists(), reason="recorded runs not present")
+def test_within_30_percent_after_the_first_quarter_of_a_recorded_all_suite():
+    """Replay a real `all` suite (its rows, in run order): after a quarter of the runs have finished,
+    the predicted training time of the rest is within 30% of what they took."""
+    runs = pd.read_csv(RECORDED)
+    specs = [RunSpec(r.variant, r.framework, steps=int(r.steps), warmup=int(r.warmup), batch_size=int(r.batch_size),
+                     mode=r.mode) for r in runs.itertuples()]  # fmt: skip
+    quarter = len(runs) // 4
+    est = Estimator()
+    for spec, r in zip(specs[:quarter], runs.to_dict("records")[:quarter], strict=True):
+        est.observe(spec, r, r["seconds"])
+    predicted = est.training_s(specs[quarter:], jobs=1)
+    actual = runs["seconds"].iloc[quarter:].sum()
+    assert abs(predicted - actual) <= 0.3 * actual, (predicted, actual)
