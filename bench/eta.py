@@ -24,11 +24,13 @@ from pathlib import Path
 from bench.data.paths import cache_root
 from bench.flops import step_flops
 from bench.frameworks import DEFAULT_MODES
+from bench.peak import peak_dir, theoretical_peak
 from bench.spec import RunSpec
 from bench.variants import get_variant, variant_arch
 
 PRIOR_FIXED_S = 20.0  # a CPU run's process start, imports, build and samples, before any run is seen
-PRIOR_RATE = {"cpu": 2e10, "gpu": 1e12}  # FLOP/s of a GAN step before any run is seen
+PRIOR_RATE = {"cpu": 2e10, "gpu": 1e12}  # FLOP/s of a GAN step before any run is seen, without a peak
+PRIOR_SHARE = 0.3  # before any run is seen: this share of the machine's peak (measured, else theoretical)
 PRIOR_FID_RATE = {"cpu": 8.0, "gpu": 300.0}  # Inception images/s before the extractor was measured
 MEASURED = ("ok", "diverged")
 
@@ -88,7 +90,7 @@ class Estimator:
             pool = same_fw or [s for s in self.seen.values() if s.fixed]
             seen = sum(pool[1:], pool[0]) if pool else None
         if seen is None:
-            return PRIOR_FIXED_S + run_work(spec) / PRIOR_RATE[device_kind(spec)]
+            return PRIOR_FIXED_S + run_work(spec) / prior_rate(spec)
         return statistics.median(seen.fixed) + run_work(spec) * seen.train_s / seen.work
 
     def training_s(self, specs: list[RunSpec], jobs: int) -> float:
@@ -101,6 +103,23 @@ class Estimator:
             spec = specs_by_id.get(str(row.get("run_id")))
             if spec is not None and row.get("hostname") == host and row.get("jobs", 1) == 1:
                 self.observe(spec, row, float(row.get("wall_s", math.nan)) + 1.0)
+
+
+def prior_rate(spec: RunSpec) -> float:
+    """FLOP/s to expect before any run is seen: a share of the best matmul measured on this host
+    (bench/peak.py's cache), else of the CPU's theoretical peak, else a fixed guess."""
+    if device_kind(spec) != "cpu":
+        return PRIOR_RATE["gpu"]
+    peaks = []
+    for path in glob.glob(str(peak_dir() / "*.json")):
+        try:
+            entry = json.loads(Path(path).read_text())
+            if entry.get("hostname") == socket.gethostname() and entry.get("device") == "cpu":
+                peaks.append(float(entry["flops"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    peak = max(peaks) if peaks else theoretical_peak(spec.threads)
+    return PRIOR_SHARE * peak if math.isfinite(peak) and peak > 0 else PRIOR_RATE["cpu"]
 
 
 def fid_images(specs: list[RunSpec]) -> int:

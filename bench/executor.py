@@ -88,14 +88,15 @@ class Progress:
             return clock(running / max(1, min(self.jobs, len(self.running) or 1)) + rest)
 
     def plan(self, todo: list[RunSpec], results_dir: Path) -> None:
-        """The runs to come, what this machine recorded before, and the up-front expected duration."""
-        self.queue, self.evaluated = list(todo), [s for s in todo if s.fid_samples]
+        """The runs to come (a run whose data is absent costs nothing), what this machine recorded
+        before, and the up-front expected duration."""
+        self.queue = [s for s in todo if skipped_row(s, with_environment=False) is None]
+        self.evaluated = [s for s in self.queue if s.fid_samples]
         earlier = load_table(results_dir, "runs") if todo else pd.DataFrame()
         self.estimator.learn_from_results(earlier.to_dict("records"), {s.run_id: s for s in todo})
         if todo:
-            self.line(
-                f"{len(todo)} runs to do; {expected(self.estimator, todo, self.evaluated, self.jobs)}", final=True
-            )
+            how_long = expected(self.estimator, self.queue, self.evaluated, self.jobs)
+            self.line(f"{len(todo)} runs to do; {how_long}", final=True)
 
 
 def run_specs(

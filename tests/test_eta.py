@@ -23,7 +23,7 @@ def row(train_s: float, compile_s: float = 0.0, status: str = "ok") -> dict:
 def test_prior_before_any_run_then_learned_speed():
     spec = RunSpec("dcgan", "torch", steps=100, warmup=2)
     est = Estimator()
-    assert est.predict(spec) == pytest.approx(eta.PRIOR_FIXED_S + run_work(spec) / eta.PRIOR_RATE["cpu"])
+    assert est.predict(spec) == pytest.approx(eta.PRIOR_FIXED_S + run_work(spec) / eta.prior_rate(spec))
     rate = 5e9  # FLOP/s this machine reached; 10 s of fixed cost per run
     est.observe(spec, row(run_work(spec) / rate), run_work(spec) / rate + 10.0)
     longer = RunSpec("dcgan", "torch", steps=400, warmup=2)
@@ -63,6 +63,18 @@ def test_fid_phase_counts_samples_reference_and_floor(tmp_path, monkeypatch):
     assert fid_rate("cpu") == (12.5, "measured here")
     assert eta.fid_s(specs) == pytest.approx(4096 / 12.5)
     assert "FID 5m27s for 4096 images at 12.5/s (measured here)" in eta.expected(Estimator(), specs, specs[:2], 1)
+
+
+def test_prior_is_a_share_of_the_machine_peak(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(eta, "theoretical_peak", lambda threads: 1e11)
+    spec = RunSpec("gan", "torch")
+    assert eta.prior_rate(spec) == pytest.approx(eta.PRIOR_SHARE * 1e11)  # nothing measured yet: theory
+    (tmp_path / "peak").mkdir()
+    entry = {"hostname": socket.gethostname(), "device": "cpu", "flops": 6e10}
+    (tmp_path / "peak" / "tf-x.json").write_text(json.dumps(entry))
+    assert eta.prior_rate(spec) == pytest.approx(eta.PRIOR_SHARE * 6e10)  # the measured matmul wins
+    assert eta.prior_rate(RunSpec("gan", "torch", device="0")) == eta.PRIOR_RATE["gpu"]
 
 
 def test_clock():
