@@ -15,29 +15,23 @@ import os
 from pathlib import Path
 
 from bench.data.paths import cache_root
+from bench.frameworks import REGISTRY
 
-XLA_FLAG = "--tf_xla_persistent_cache_directory"
 
-
-def compile_dir(name: str) -> Path:
-    return cache_root() / "compile" / name
+def compile_dir(framework: str) -> Path:
+    """The framework's persistent compile cache directory under `$BENCH_CACHE_DIR/compile/`."""
+    return cache_root() / "compile" / (REGISTRY[framework].cache_dir or framework)
 
 
 def set_environment(enabled: bool, workdir: Path) -> None:
-    """Environment variables the frameworks read at import time."""
-    if enabled:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(compile_dir("torch"))
-        os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "1"
-        os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "1"
-        flags = [f for f in os.environ.get("TF_XLA_FLAGS", "").split() if not f.startswith(XLA_FLAG)]
-        os.environ["TF_XLA_FLAGS"] = " ".join([*flags, f"{XLA_FLAG}={compile_dir('tf-xla')}"])
-    else:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(workdir / "inductor-cold")
-        os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
-        os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
+    """Environment variables the frameworks read at import time (bench/frameworks.py says which)."""
+    for fw in REGISTRY.values():
+        for var, value in fw.compile_cache_env(compile_dir(fw.name) if enabled else None,
+                                               workdir).items():  # fmt: skip
+            os.environ[var] = merge_flags(os.environ.get(var, ""), value) if var.endswith("_FLAGS") else value
 
 
-def xla_entries() -> int:
-    """Files in the XLA persistent cache (TensorFlow cannot say whether a compile was a hit)."""
-    root = compile_dir("tf-xla")
-    return sum(1 for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+def merge_flags(old: str, new: str) -> str:
+    """A flags variable keeps the user's other flags; ours replace any earlier value of the same flag."""
+    ours = {f.split("=", 1)[0] for f in new.split()}
+    return " ".join([*(f for f in old.split() if f.split("=", 1)[0] not in ours), *new.split()])

@@ -1,4 +1,6 @@
-"""Weight conversion between the canonical layout, PyTorch and TensorFlow (numpy only).
+"""Weight conversion between the canonical layout and each framework's (numpy only).
+
+Each framework's layout is data in its registry entry (bench/frameworks.py `Layout`).
 
 Driven by the neutral layer names: canonical `G.deconv1.weight` is PyTorch's `G.deconv1.weight`
 and Keras's `G.deconv1.kernel`. Layouts:
@@ -21,11 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.errors import BenchError
+from bench.frameworks import REGISTRY
 from bench.spec import Arch
-
-_TF_BN = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
-_TO_TORCH = {"dense": (1, 0), "conv": (3, 2, 0, 1), "convt": (2, 3, 0, 1)}
-_TO_TF = {"dense": (0, 1), "conv": (0, 1, 2, 3), "convt": (0, 1, 3, 2)}
 
 
 def layer_kinds(arch: Arch) -> dict[str, str]:
@@ -43,52 +42,32 @@ def _split(name: str) -> tuple[str, str]:
     return prefix, leaf
 
 
-def canonical_to_torch(arch: Arch, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    kinds = layer_kinds(arch)
-    out = {}
-    for name, a in weights.items():
-        prefix, leaf = _split(name)
-        kind = kinds.get(prefix, "")
-        out[name] = a.transpose(_TO_TORCH[kind]) if leaf == "weight" and kind in _TO_TORCH else a
-    return out
-
-
-def torch_to_canonical(arch: Arch, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    kinds = layer_kinds(arch)
-    out = {}
-    for name, a in tensors.items():
-        prefix, leaf = _split(name)
-        kind = kinds.get(prefix, "")
-        out[name] = a.transpose(np.argsort(_TO_TORCH[kind])) if leaf == "weight" and kind in _TO_TORCH else a
-    return out
-
-
-def canonical_to_tf(arch: Arch, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    kinds = layer_kinds(arch)
-    out = {}
+def to_framework(framework: str, arch: Arch, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Canonical names and layout -> the framework's (its `Layout` in bench/frameworks.py)."""
+    layout, kinds, out = REGISTRY[framework].layout, layer_kinds(arch), {}
     for name, a in weights.items():
         prefix, leaf = _split(name)
         kind = kinds.get(prefix, "")
         if kind == "bn":
-            out[f"{prefix}.{_TF_BN[leaf]}"] = a
+            out[f"{prefix}.{layout.bn.get(leaf, leaf)}"] = a
         elif leaf == "weight":
-            out[f"{prefix}.kernel"] = a.transpose(_TO_TF[kind]) if kind in _TO_TF else a
+            out[f"{prefix}.{layout.weight}"] = a.transpose(layout.axes[kind]) if kind in layout.axes else a
         else:
             out[name] = a
     return out
 
 
-def tf_to_canonical(arch: Arch, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    kinds = layer_kinds(arch)
-    back_bn = {v: k for k, v in _TF_BN.items()}
-    out = {}
+def to_canonical(framework: str, arch: Arch, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The framework's names and layout -> canonical ones."""
+    layout, kinds, out = REGISTRY[framework].layout, layer_kinds(arch), {}
+    back_bn = {v: k for k, v in layout.bn.items()}
     for name, a in tensors.items():
         prefix, leaf = _split(name)
         kind = kinds.get(prefix, "")
-        if kind == "bn" and leaf in back_bn:
-            out[f"{prefix}.{back_bn[leaf]}"] = a
-        elif leaf == "kernel":
-            out[f"{prefix}.weight"] = a.transpose(np.argsort(_TO_TF[kind])) if kind in _TO_TF else a
+        if kind == "bn":
+            out[f"{prefix}.{back_bn.get(leaf, leaf)}"] = a
+        elif leaf == layout.weight:
+            out[f"{prefix}.weight"] = a.transpose(np.argsort(layout.axes[kind])) if kind in layout.axes else a
         else:
             out[name] = a
     return out
@@ -100,7 +79,7 @@ def slots_to_canonical(
     """Optimiser slots keyed `{param}.{slot}` in a framework's layout -> canonical names and layout.
 
     A slot (Adam's m and v, RMSprop's v) has its parameter's shape, so it converts as the parameter;
-    `to_canonical` is `torch_to_canonical` or `tf_to_canonical`.
+    `to_canonical` is a framework's converter (bench.frameworks.converter(name, "from")).
     """
     groups: dict[str, dict[str, np.ndarray]] = {}
     for key, a in slots.items():

@@ -10,6 +10,8 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from bench.frameworks import REGISTRY
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -57,8 +59,7 @@ def environment() -> dict[str, str | int]:
     return {
         "python_version": platform.python_version(),
         "numpy_version": package_version("numpy"),
-        "torch_version": package_version("torch"),
-        "tf_version": package_version("tensorflow", "tensorflow-cpu"),
+        **{f.version_column: package_version(*f.distributions) for f in REGISTRY.values()},
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count() or 0,
         "git_commit": git_commit(),
@@ -71,7 +72,7 @@ def framework_importable(framework: str) -> tuple[bool, str]:
     """Whether a framework imports here, checked in a subprocess so this process stays framework-free."""
     import sys
 
-    module = {"torch": "torch", "tf": "tensorflow"}[framework]
+    module = REGISTRY[framework].module
     code = f"import {module} as m; print(m.__version__)"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from bench.archs import layer_output_shape
 from bench.spec import Arch, Layer, Network, Variant
-from bench.variants import objective_facts
+from bench.variants import objective
 
 COUNTED = ("dense", "conv", "convt")
 GP_FORWARDS = 6  # forward + input-gradient backward + double backward (2 + 2), in units of F_D
@@ -86,7 +86,7 @@ def step_flops(variant: Variant, arch: Arch, batch: int) -> StepFlops:
     g, d = network_flops(arch.generator), network_flops(arch.discriminator)
     fg, fd = sum(g), sum(d)
     d_back = backward_flops(d, weights=True, input_grad_at_first=False)
-    gp = GP_FORWARDS * fd if objective_facts(variant.objective)["gp"] else 0
+    gp = GP_FORWARDS * fd if objective(variant).gp else 0
     d_update = fg + 2 * fd + 2 * d_back + gp
     g_update = (
         fg

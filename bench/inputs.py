@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.objectives import N_CLASSES, get_objective
 from bench.spec import Arch, Variant
 
 STREAMS = ("init", "data", "noise", "fixed", "labeled", "framework")
@@ -97,7 +98,7 @@ class InputStream:
     def next(self) -> StepInputs:
         b, k, arch = self.batch, self.variant.n_critic, self.arch
         idx = np.stack([self._indices() for _ in range(k)])
-        n_classes = 10
+        n_classes = N_CLASSES
         z_d = np.stack([draw_noise(self.noise_rng, arch, b) for _ in range(k)])
         zeros = np.zeros((k, b), np.int64)
         g_d = self.noise_rng.integers(0, n_classes, (k, b)) if self.variant.g_conditional else zeros
@@ -117,7 +118,7 @@ class InputStream:
 
 
 def _uses_gp(variant: Variant) -> bool:
-    return variant.objective == "wgan-gp"
+    return get_objective(variant.objective).gp
 
 
 def labeled_mask(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -132,5 +133,5 @@ def labeled_mask(n: int, fraction: float, rng: np.random.Generator) -> np.ndarra
 def fixed_noise(seed: int, arch: Arch, n: int, conditional: bool) -> tuple[np.ndarray, np.ndarray]:
     """Noise (and cycled class labels) for sample grids and FID samples, identical across frameworks."""
     z = draw_noise(rngs(seed)["fixed"], arch, n)
-    labels = np.arange(n, dtype=np.int64) % 10 if conditional else np.zeros(n, np.int64)
+    labels = np.arange(n, dtype=np.int64) % N_CLASSES if conditional else np.zeros(n, np.int64)
     return z, labels

@@ -1,6 +1,6 @@
 """The harness's training loop: warm-up, then timed intervals with a device sync at each edge.
 
-Framework-agnostic: it drives any `Trainer` of `impls_torch` or `impls_tf`. Step outputs stay on
+Framework-agnostic: it drives the `Trainer` of any registered implementation package. Step outputs stay on
 the device during an interval and are fetched at its end (the fetch is the sync), so the loop adds
 no per-step synchronisation that a hand-written loop would not have.
 """

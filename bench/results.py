@@ -22,7 +22,7 @@ Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
   model      params_g, params_d
   training   loss_d_final, loss_g_final (mean over the last 10% of steps), divergence_step (-1: none),
              d_test_accuracy (ssgan)
-  env        python_version, numpy_version, torch_version, tf_version, framework_version, cpu_model,
+  env        python_version, numpy_version, <framework>_version (each registered one), framework_version, cpu_model,
              cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s,
              peak_matmul_flops, peak_matmul_n, peak_matmul_cached, machine_peak_flops, theoretical_peak_flops
   placement  executor (local | ray), node, attempt

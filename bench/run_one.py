@@ -23,7 +23,7 @@ from bench.loop import LoopResult, train_loop
 from bench.measure import MIB, current_rss_mb, peak_rss_mb, throughput_stats
 from bench.peak import peak_columns
 from bench.spec import RunSpec, Variant
-from bench.variants import get_variant, variant_arch
+from bench.variants import get_variant, objective, variant_arch
 from bench.weights import arch_shapes, count_params, init_weights
 
 GRID_SAMPLES = 64
@@ -88,7 +88,9 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         "params_d": count_params(shapes, "D."),
         **final_losses(res),
         "divergence_step": res.divergence_step,
-        "d_test_accuracy": test_accuracy(trainer, variant, arch, spec) if variant.objective == "ssgan" else np.nan,
+        "d_test_accuracy": test_accuracy(trainer, variant, arch, spec)
+        if objective(variant).semi_supervised
+        else np.nan,
         **environment(),
         **runtime.info(spec.device),
     }

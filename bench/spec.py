@@ -1,6 +1,6 @@
 """Dataclasses that describe models, variants and runs, with no framework code.
 
-Both `impls_torch` and `impls_tf` build from these; parity tests check they agree.
+Every implementation package (`impls_<framework>/`) builds from these; parity tests check they agree.
 Shapes are channels-last (H, W, C); the PyTorch side converts at its edges.
 """
 
@@ -10,6 +10,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from bench.objectives import get_objective
 
 # Layer kinds understood by both framework builders.
 LAYER_KINDS = (
@@ -148,11 +150,19 @@ class Variant:
     batch_size: int
     optimizer: OptimizerSpec
     n_critic: int = 1
-    d_out: int = 1
-    g_conditional: bool = False
     critic_bn: bool = True
     labeled_fraction: float = 1.0
     notes: str = ""
+
+    @property
+    def d_out(self) -> int:
+        """D's output width, as its objective says (bench/objectives.py: the one source of that fact)."""
+        return get_objective(self.objective).d_out
+
+    @property
+    def g_conditional(self) -> bool:
+        """Whether G takes a class label, as its objective says."""
+        return get_objective(self.objective).conditional
 
 
 @dataclass(frozen=True)
@@ -160,7 +170,7 @@ class RunSpec:
     """Everything a worker needs to perform one run; its hash is the run id."""
 
     variant: str
-    framework: str  # "torch" or "tf"
+    framework: str  # a name in bench/frameworks.py REGISTRY
     seed: int = 0
     steps: int = 30
     warmup: int = 3

@@ -1,22 +1,12 @@
-"""The registry of named variants (spec/variants.md, "Named variants") and objective facts."""
+"""The registry of named variants (spec/variants.md, "Named variants"); objectives are in bench/objectives.py."""
 
 from __future__ import annotations
 
 from bench.archs import build_arch
+from bench.objectives import N_CLASSES, OBJECTIVES, Objective, get_objective
 from bench.spec import Arch, OptimizerSpec, Variant
 
-N_CLASSES = 10
-
-# Objective name -> facts the harness needs (what to draw, how wide D's output is).
-OBJECTIVES: dict[str, dict[str, object]] = {
-    "mm": {"d_out": 1, "labels": False, "gp": False, "clip": 0.0},
-    "ns": {"d_out": 1, "labels": False, "gp": False, "clip": 0.0},
-    "ls": {"d_out": 1, "labels": False, "gp": False, "clip": 0.0},
-    "wgan": {"d_out": 1, "labels": False, "gp": False, "clip": 0.01},
-    "wgan-gp": {"d_out": 1, "labels": False, "gp": True, "clip": 0.0, "gp_lambda": 10.0},
-    "ssgan": {"d_out": N_CLASSES + 1, "labels": True, "gp": False, "clip": 0.0},
-    "cgan": {"d_out": N_CLASSES + 1, "labels": True, "gp": False, "clip": 0.0, "conditional": True},
-}
+__all__ = ["N_CLASSES", "OBJECTIVES", "VARIANTS", "get_objective", "get_variant", "objective", "variant_arch"]
 
 _ADAM_DCGAN = OptimizerSpec("adam", 2e-4, 0.5, 0.999)
 _ADAM_GP = OptimizerSpec("adam", 1e-4, 0.0, 0.9)
@@ -31,8 +21,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("lsgan", "dcgan28", "ls", "mnist", 64, _ADAM_DCGAN),
         Variant("wgan", "dcgan28", "wgan", "mnist", 64, OptimizerSpec("rmsprop", 5e-5), n_critic=5),
         Variant("wgan-gp", "dcgan28", "wgan-gp", "mnist", 64, _ADAM_GP, n_critic=5),
-        Variant("ssgan", "upsample28", "ssgan", "mnist", 64, _ADAM_SEED, d_out=11),
-        Variant("cgan", "upsample28", "cgan", "mnist", 64, _ADAM_SEED, d_out=11, g_conditional=True),
+        Variant("ssgan", "upsample28", "ssgan", "mnist", 64, _ADAM_SEED),
+        Variant("cgan", "upsample28", "cgan", "mnist", 64, _ADAM_SEED),
         Variant("dcgan-cifar", "dcgan32", "ns", "cifar10", 100, _ADAM_DCGAN),
         Variant("wgan-gp-64", "dcgan64", "wgan-gp", "image-folder", 64, _ADAM_GP, n_critic=5, critic_bn=False),
     )
@@ -47,11 +37,10 @@ def get_variant(name: str) -> Variant:
 
 def variant_arch(v: Variant) -> Arch:
     """The architecture instance a variant trains (D width, G label input, critic BN applied)."""
-    n_classes = N_CLASSES if v.g_conditional else 0
+    n_classes = objective(v).n_classes if v.g_conditional else 0
     return build_arch(v.arch, d_out=v.d_out, n_classes=n_classes, critic_bn=v.critic_bn)
 
 
-def objective_facts(name: str) -> dict[str, object]:
-    if name not in OBJECTIVES:
-        raise KeyError(f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}")
-    return OBJECTIVES[name]
+def objective(v: Variant) -> Objective:
+    """The variant's objective record (bench/objectives.py)."""
+    return get_objective(v.objective)

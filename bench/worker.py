@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import compile_cache
+from bench import compile_cache, frameworks
 from bench.errors import BenchError
 from bench.spec import RunSpec
 
@@ -31,14 +31,12 @@ from bench.spec import RunSpec
 def set_environment(spec: RunSpec) -> None:
     """Environment variables the frameworks read at import time."""
     if spec.threads > 0:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-            os.environ[var] = str(spec.threads)
-        os.environ["TF_NUM_INTEROP_THREADS"] = str(max(1, min(spec.threads, 2)))
+        os.environ.update(frameworks.thread_environment(spec.threads))
     # A GPU run sees only its GPU: the one a scheduler assigned (Ray), else the index asked for.
     gpu = os.environ.get("BENCH_VISIBLE_GPUS") or str(spec.device)
     os.environ["CUDA_VISIBLE_DEVICES"] = "" if spec.device == "cpu" else gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.update(frameworks.import_environment())
     if spec.deterministic:
         os.environ["TF_DETERMINISTIC_OPS"] = "1"
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
@@ -62,8 +60,9 @@ def raise_test_error(spec: RunSpec) -> None:
 def import_framework(framework: str):
     """(runtime, train) modules of one framework, or a one-line error naming what is missing."""
     try:
-        runtime = importlib.import_module(f"impls_{framework}.runtime")
-        train = importlib.import_module(f"impls_{framework}.train")
+        package = frameworks.get(framework).package
+        runtime = importlib.import_module(f"{package}.runtime")
+        train = importlib.import_module(f"{package}.train")
     except ImportError as e:
         raise BenchError(f"framework {framework!r} is not installed or does not import: {e}") from None
     return runtime, train

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.convert import canonical_to_tf, check_keys, tf_to_canonical
+from bench.convert import check_keys, to_canonical, to_framework
 from bench.spec import Arch
 from bench.weights import arch_shapes
 from impls_tf.layers import Net
@@ -22,7 +22,7 @@ def framework_tensors(g: Net, d: Net) -> dict:
 def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> None:
     """Assign canonical weights; any missing, unexpected or mis-shaped key is an error."""
     variables = framework_tensors(g, d)
-    converted = canonical_to_tf(arch, weights)
+    converted = to_framework("tf", arch, weights)
     check_keys({k: tuple(v.shape) for k, v in variables.items()}, converted, "weights into TensorFlow")
     check_keys(arch_shapes(arch), weights, "canonical weights")
     for k, v in variables.items():
@@ -31,7 +31,7 @@ def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> 
 
 def export_weights(g: Net, d: Net, arch: Arch) -> dict[str, np.ndarray]:
     tensors = {k: np.array(v.numpy()) for k, v in framework_tensors(g, d).items()}
-    return tf_to_canonical(arch, tensors)
+    return to_canonical("tf", arch, tensors)
 
 
 def count_trainable(g: Net, d: Net) -> int:

@@ -7,7 +7,7 @@ import time
 
 import tensorflow as tf
 
-from bench.compile_cache import XLA_FLAG, xla_entries
+from bench.compile_cache import compile_dir
 
 
 def configure(threads: int, deterministic: bool, seed: int) -> None:
@@ -68,6 +68,15 @@ def matmul_seconds(device: str, n: int, repeats: int) -> list[float]:
             tf.linalg.matmul(a, b)[0, 0].numpy()
             out.append(time.perf_counter() - start)
     return out
+
+
+XLA_FLAG = "--tf_xla_persistent_cache_directory"
+
+
+def xla_entries() -> int:
+    """Files in the XLA persistent cache (TensorFlow cannot say whether a compile was a hit)."""
+    root = compile_dir("tf")
+    return sum(1 for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
 
 
 def compile_cache_probe() -> int:

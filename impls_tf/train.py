@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from bench.convert import tf_to_canonical
+from bench.convert import to_canonical
 from bench.inputs import StepInputs
 from bench.spec import Arch, Variant
-from bench.variants import objective_facts
+from bench.step import GanStep
+from bench.variants import objective
 from impls_tf import runtime
 from impls_tf.losses import d_loss_terms, g_loss
 from impls_tf.models import build_models, export_weights, load_weights
@@ -24,7 +25,7 @@ METRICS = ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g")
 MODES = ("function", "xla", "eager")
 
 
-class Trainer:
+class Trainer(GanStep):
     def __init__(
         self,
         variant: Variant,
@@ -42,13 +43,13 @@ class Trainer:
         self.device = device
         self.dev = runtime.device_name(device)
         self.dtype = tf.as_dtype(dtype)  # float64 only for parity checks that must exclude rounding
-        self.facts = objective_facts(variant.objective)
+        self.objective = objective(variant)
         with tf.device(self.dev):
             self.G, self.D = build_models(arch, dropout, seed, dtype)
             load_weights(self.G, self.D, arch, weights)
             self.opt_g = make_optimizer(variant.optimizer, self.G.trainable_variables)
             self.opt_d = make_optimizer(variant.optimizer, self.D.trainable_variables)
-        step = self._train_step
+        step = self.step_body
         self._step = step if mode == "eager" else tf.function(step, jit_compile=(mode == "xla"))
 
     def _c(self, a: np.ndarray) -> tf.Tensor:
@@ -56,64 +57,48 @@ class Trainer:
 
     def _g_input(self, z: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
         if self.variant.g_conditional:
-            return tf.concat([z, tf.one_hot(g, 10, dtype=z.dtype)], 1)
+            return tf.concat([z, tf.one_hot(g, self.objective.n_classes, dtype=z.dtype)], 1)
         return z
 
-    # -- the step -------------------------------------------------------------------------------
+    # -- the step: bench/step.py's control flow over these primitives --------------------------
     def train_step(self, inp: StepInputs) -> dict[str, tf.Tensor]:
         with tf.device(self.dev):
             args = (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps, inp.z_g, inp.g_g)
             return self._step(*(self._c(a) for a in args))
 
-    def _train_step(self, x, y, mask, z_d, g_d, eps, z_g, g_g) -> dict[str, tf.Tensor]:
-        losses_d, norms_d = [], []
-        for i in range(self.variant.n_critic):  # unrolled: n_critic is a Python int
-            loss, norm = self.d_update(x[i], y[i], mask[i], z_d[i], g_d[i], eps[i])
-            losses_d.append(loss)
-            norms_d.append(norm)
-        loss_g, norm_g = self.g_update(z_g, g_g)
-        return {
-            "loss_d": tf.reduce_mean(tf.stack(losses_d)),
-            "loss_g": loss_g,
-            "grad_norm_d": tf.reduce_mean(tf.stack(norms_d)),
-            "grad_norm_g": norm_g,
-        }
+    def fake_for_d(self, z: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+        return tf.stop_gradient(self.G(self._g_input(z, g), training=True))
 
-    def d_terms(self, x, y, mask, z, g, eps) -> dict[str, tf.Tensor]:
-        """D's loss terms on one batch (`gp` is lambda times the penalty); record them under a tape."""
-        fake = tf.stop_gradient(self.G(self._g_input(z, g), training=True))
-        d_real, d_fake = self.D(x, training=True), self.D(fake, training=True)
-        terms = d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
-        if self.facts["gp"]:
-            terms["gp"] = self.facts["gp_lambda"] * gradient_penalty(self.D, x, fake, eps)
-        return terms
+    def g_images(self, z: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+        return self.G(self._g_input(z, g), training=True)
 
-    def d_loss_value(self, x, y, mask, z, g, eps) -> tf.Tensor:
-        """D's full loss (gradient penalty included) on one batch: the sum of its terms."""
-        return sum(self.d_terms(x, y, mask, z, g, eps).values())
+    def d_outputs(self, x: tf.Tensor) -> tf.Tensor:
+        return self.D(x, training=True)
 
-    def d_update(self, x, y, mask, z, g, eps) -> tuple[tf.Tensor, tf.Tensor]:
+    def loss_terms(self, d_real, d_fake, y, mask, g) -> dict[str, tf.Tensor]:
+        return d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
+
+    def g_loss_of(self, d_fake: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+        return g_loss(self.variant.objective, d_fake, g)
+
+    def penalty(self, x: tf.Tensor, fake: tf.Tensor, eps: tf.Tensor) -> tf.Tensor:
+        return gradient_penalty(self.D, x, fake, eps)
+
+    def update(self, net: str, loss_fn) -> tuple[tf.Tensor, tf.Tensor]:
+        model, opt = (self.D, self.opt_d) if net == "D" else (self.G, self.opt_g)
         with tf.GradientTape() as tape:
-            loss = self.d_loss_value(x, y, mask, z, g, eps)
-        grads = tape.gradient(loss, self.D.trainable_variables)
+            loss = loss_fn()
+        grads = tape.gradient(loss, model.trainable_variables)
         norm = tf.linalg.global_norm(grads)
-        self.opt_d.apply(grads)
-        clip = float(self.facts["clip"])
-        if clip > 0:
-            for v in self.D.trainable_variables:
-                v.assign(tf.clip_by_value(v, -clip, clip))
+        opt.apply(grads)
         return loss, norm
 
-    def g_loss_value(self, z, g) -> tf.Tensor:
-        return g_loss(self.variant.objective, self.D(self.G(self._g_input(z, g), training=True)), g)
+    def clip_weights(self, net: str, clip: float) -> None:
+        for v in (self.D if net == "D" else self.G).trainable_variables:
+            v.assign(tf.clip_by_value(v, -clip, clip))
 
-    def g_update(self, z, g) -> tuple[tf.Tensor, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            loss = self.g_loss_value(z, g)
-        grads = tape.gradient(loss, self.G.trainable_variables)
-        norm = tf.linalg.global_norm(grads)
-        self.opt_g.apply(grads)
-        return loss, norm
+    def mean(self, values: list[tf.Tensor]) -> tf.Tensor:
+        return tf.reduce_mean(tf.stack(values))
 
     # -- results --------------------------------------------------------------------------------
     def fetch(self, outs: list[dict[str, tf.Tensor]]) -> list[dict[str, float]]:
@@ -179,7 +164,7 @@ class Trainer:
     def _canonical(self, prefix: str, net, grads) -> dict[str, np.ndarray]:
         names = {id(v): f"{prefix}.{k}" for k, v in net.named_variables().items()}
         named = {names[id(v)]: g.numpy() for v, g in zip(net.trainable_variables, grads, strict=True)}
-        return tf_to_canonical(self.arch, named)
+        return to_canonical("tf", self.arch, named)
 
 
 def _floats(terms: dict[str, tf.Tensor]) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.convert import canonical_to_torch, check_keys, torch_to_canonical
+from bench.convert import check_keys, to_canonical, to_framework
 from bench.spec import Arch
 from bench.weights import arch_shapes
 from impls_torch.layers import Net
@@ -28,7 +28,7 @@ def framework_tensors(g: Net, d: Net) -> dict[str, torch.Tensor]:
 def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> None:
     """Copy canonical weights in; any missing, unexpected or mis-shaped key is an error."""
     tensors = framework_tensors(g, d)
-    converted = canonical_to_torch(arch, weights)
+    converted = to_framework("torch", arch, weights)
     check_keys({k: tuple(t.shape) for k, t in tensors.items()}, converted, "weights into PyTorch")
     check_keys(arch_shapes(arch), weights, "canonical weights")
     with torch.no_grad():
@@ -38,7 +38,7 @@ def load_weights(g: Net, d: Net, arch: Arch, weights: dict[str, np.ndarray]) -> 
 
 def export_weights(g: Net, d: Net, arch: Arch) -> dict[str, np.ndarray]:
     tensors = {k: t.detach().cpu().numpy().copy() for k, t in framework_tensors(g, d).items()}
-    return torch_to_canonical(arch, tensors)
+    return to_canonical("torch", arch, tensors)
 
 
 def count_trainable(g: Net, d: Net) -> int:

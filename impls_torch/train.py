@@ -14,10 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.convert import torch_to_canonical
+from bench.convert import to_canonical
 from bench.inputs import StepInputs
 from bench.spec import Arch, Variant
-from bench.variants import objective_facts
+from bench.step import GanStep
+from bench.variants import objective
 from impls_torch import runtime
 from impls_torch.losses import d_loss_terms, g_loss
 from impls_torch.models import build_models, export_weights, load_weights
@@ -27,7 +28,7 @@ METRICS = ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g")
 MODES = ("eager", "compile")
 
 
-class Trainer:
+class Trainer(GanStep):
     def __init__(
         self,
         variant: Variant,
@@ -45,7 +46,7 @@ class Trainer:
         self.device = device
         self.dev = torch.device(runtime.device_name(device))
         self.dtype = getattr(torch, dtype)  # float64 only for parity checks that must exclude rounding
-        self.facts = objective_facts(variant.objective)
+        self.objective = objective(variant)
         torch.manual_seed(seed)  # dropout masks are the only randomness left to the framework
         self.G, self.D = build_models(arch, dropout)
         load_weights(self.G, self.D, arch, weights)
@@ -55,7 +56,7 @@ class Trainer:
         self.opt_d = make_optimizer(variant.optimizer, self.D.parameters())
         # The penalty's double backward cannot run through AOTAutograd, so it stays eager in `compile`
         # mode. Disabled here, not by a decorator: that would import torch._dynamo (~1.4 s) in every run.
-        self.penalty = torch.compiler.disable(gradient_penalty) if mode == "compile" else gradient_penalty
+        self.penalty_fn = torch.compiler.disable(gradient_penalty) if mode == "compile" else gradient_penalty
         if mode == "compile":
             self.d_update = torch.compile(self.d_update)
             self.g_update = torch.compile(self.g_update)
@@ -71,65 +72,55 @@ class Trainer:
 
     def _g_input(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         if self.variant.g_conditional:
-            return torch.cat([z, F.one_hot(g, 10).to(z.dtype)], 1)
+            return torch.cat([z, F.one_hot(g, self.objective.n_classes).to(z.dtype)], 1)
         return z
 
-    # -- the step -------------------------------------------------------------------------------
+    # -- the step: bench/step.py's control flow over these primitives --------------------------
     def train_step(self, inp: StepInputs) -> dict[str, torch.Tensor]:
         x, y, mask = self._images(inp.x), self._t(inp.y), self._t(inp.mask)
         z_d, g_d, eps = self._t(inp.z_d), self._t(inp.g_d), self._t(inp.eps)
-        losses_d, norms_d = [], []
-        for i in range(self.variant.n_critic):
-            loss, norm = self.d_update(x[i], y[i], mask[i], z_d[i], g_d[i], eps[i])
-            losses_d.append(loss)
-            norms_d.append(norm)
-        loss_g, norm_g = self.g_update(self._t(inp.z_g), self._t(inp.g_g))
-        return {
-            "loss_d": torch.stack(losses_d).mean(),
-            "loss_g": loss_g,
-            "grad_norm_d": torch.stack(norms_d).mean(),
-            "grad_norm_g": norm_g,
-        }
+        return self.step_body(x, y, mask, z_d, g_d, eps, self._t(inp.z_g), self._t(inp.g_g))
 
-    def d_terms(self, x, y, mask, z, g, eps) -> dict[str, torch.Tensor]:
-        """D's loss terms on one batch (`gp` is lambda times the penalty); grads flow to D only."""
+    def fake_for_d(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            fake = self.G(self._g_input(z, g))
-        d_real, d_fake = self.D(x), self.D(fake)
-        terms = d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
-        if self.facts["gp"]:
-            terms["gp"] = self.facts["gp_lambda"] * self.penalty(self.D, x, fake, eps)
-        return terms
+            return self.G(self._g_input(z, g))
 
-    def d_loss_value(self, x, y, mask, z, g, eps) -> torch.Tensor:
-        """D's full loss (gradient penalty included) on one batch: the sum of its terms."""
-        return sum(self.d_terms(x, y, mask, z, g, eps).values())
+    def g_images(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return self.G(self._g_input(z, g))
 
-    def d_update(self, x, y, mask, z, g, eps) -> tuple[torch.Tensor, torch.Tensor]:
-        loss = self.d_loss_value(x, y, mask, z, g, eps)
-        self.opt_d.zero_grad(set_to_none=True)
+    def d_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(x)
+
+    def loss_terms(self, d_real, d_fake, y, mask, g) -> dict[str, torch.Tensor]:
+        return d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
+
+    def g_loss_of(self, d_fake: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return g_loss(self.variant.objective, d_fake, g)
+
+    def penalty(self, x: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return self.penalty_fn(self.D, x, fake, eps)
+
+    def update(self, net: str, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+        """G's update sees D frozen (no D weight gradients, as TF's tape)."""
+        model, opt = (self.D, self.opt_d) if net == "D" else (self.G, self.opt_g)
+        if net == "G":
+            self.D.requires_grad_(False)
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = grad_norm(self.D.parameters())
-        self.opt_d.step()
-        clip = float(self.facts["clip"])
-        if clip > 0:
-            with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-clip, clip)
+        if net == "G":
+            self.D.requires_grad_(True)
+        norm = grad_norm(model.parameters())
+        opt.step()
         return loss.detach(), norm
 
-    def g_loss_value(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return g_loss(self.variant.objective, self.D(self.G(self._g_input(z, g))), g)
+    def clip_weights(self, net: str, clip: float) -> None:
+        with torch.no_grad():
+            for p in (self.D if net == "D" else self.G).parameters():
+                p.clamp_(-clip, clip)
 
-    def g_update(self, z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.D.requires_grad_(False)  # no D weight gradients in the G step, as TF's tape
-        loss = self.g_loss_value(z, g)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.D.requires_grad_(True)
-        norm = grad_norm(self.G.parameters())
-        self.opt_g.step()
-        return loss.detach(), norm
+    def mean(self, values: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(values).mean()
 
     # -- results --------------------------------------------------------------------------------
     def fetch(self, outs: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:
@@ -195,7 +186,7 @@ class Trainer:
 
     def _canonical(self, prefix: str, net: torch.nn.Module, grads) -> dict[str, np.ndarray]:
         names = [f"{prefix}.{n}" for n, _ in net.named_parameters()]
-        return torch_to_canonical(self.arch, {n: g.cpu().numpy() for n, g in zip(names, grads, strict=True)})
+        return to_canonical("torch", self.arch, {n: g.cpu().numpy() for n, g in zip(names, grads, strict=True)})
 
 
 def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
-from bench.convert import (
-    canonical_to_tf,
-    canonical_to_torch,
-    check_keys,
-    compare_keys,
-    tf_to_canonical,
-    torch_to_canonical,
-)
+from bench.convert import check_keys, compare_keys
 from bench.errors import BenchError
+from bench.frameworks import FRAMEWORKS, converter
 from bench.variants import VARIANTS, variant_arch
 from bench.weights import arch_shapes, init_weights
 
@@ -20,8 +14,8 @@ from bench.weights import arch_shapes, init_weights
 def test_round_trips_are_exact(name):
     arch = variant_arch(VARIANTS[name])
     w = init_weights(arch, np.random.default_rng(0))
-    for there, back in ((canonical_to_torch, torch_to_canonical), (canonical_to_tf, tf_to_canonical)):
-        again = back(arch, there(arch, w))
+    for fw in FRAMEWORKS:
+        again = converter(fw, "from")(arch, converter(fw, "to")(arch, w))
         assert set(again) == set(w)
         for k in w:
             np.testing.assert_array_equal(again[k], w[k])
@@ -30,7 +24,7 @@ def test_round_trips_are_exact(name):
 def test_layouts_of_each_layer_kind():
     arch = variant_arch(VARIANTS["dcgan"])
     w = init_weights(arch, np.random.default_rng(0))
-    pt, tf = canonical_to_torch(arch, w), canonical_to_tf(arch, w)
+    pt, tf = converter("torch", "to")(arch, w), converter("tf", "to")(arch, w)
     assert w["G.fc.weight"].shape == (100, 12544) and pt["G.fc.weight"].shape == (12544, 100)
     assert tf["G.fc.kernel"].shape == (100, 12544)
     assert pt["G.deconv2.weight"].shape == (128, 64, 5, 5)  # (in, out, kh, kw)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.convert import canonical_to_tf, canonical_to_torch, slots_to_canonical, tf_to_canonical, torch_to_canonical
+from bench.convert import slots_to_canonical
+from bench.frameworks import FRAMEWORKS, converter
 from bench.parity.cases import synthetic_data, with_running_stats
 from bench.parity.compare import bn_shadowed, level5, rel_diff, rel_norm
 from bench.parity.levels import DRIFT, F64_TRAJ_TOL, L5_AGREE_STEPS, TOLERANCE, Job, tolerance
@@ -43,7 +44,7 @@ def test_optimizer_slots_convert_like_their_parameters(name):
     arch = variant_arch(VARIANTS[name])
     w = {k: a for k, a in init_weights(arch, np.random.default_rng(0)).items() if not k.endswith("running_var")}
     slots = {f"{k}.{s}": a + i for k, a in w.items() for i, s in enumerate(("m", "v"))}
-    for there, back in ((canonical_to_torch, torch_to_canonical), (canonical_to_tf, tf_to_canonical)):
+    for there, back in ((converter(fw, "to"), converter(fw, "from")) for fw in FRAMEWORKS):
         framework = {
             f"{k}.{s}": a for s in ("m", "v") for k, a in there(arch, {n: slots[f"{n}.{s}"] for n in w}).items()
         }

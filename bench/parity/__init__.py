@@ -1,4 +1,4 @@
-"""Cross-framework parity: are impls_torch and impls_tf the same models, step for step?
+"""Cross-framework parity: are the implementation packages the same models, step for step?
 
 Levels, each stricter than the last (tolerances and their exceptions in `levels`):
 - L1 shapes: every framework tensor, renamed to canonical names, has the spec's shape; counts agree.

@@ -12,6 +12,7 @@ import numpy as np
 
 from bench.data import check_image_shape, load_dataset
 from bench.inputs import InputStream, StepInputs, rngs
+from bench.objectives import N_CLASSES
 from bench.parity.levels import Job
 from bench.spec import Arch, Variant
 from bench.weights import init_weights
@@ -64,7 +65,7 @@ def synthetic_data(shape: tuple[int, int, int], n: int, seed: int) -> tuple[np.n
     rng = np.random.default_rng([seed, 1234])
     low = rng.integers(0, 256, (n, -(-h // BLOCK), -(-w // BLOCK), c), dtype=np.uint8)
     images = low.repeat(BLOCK, 1).repeat(BLOCK, 2)[:, :h, :w]
-    return np.ascontiguousarray(images), rng.integers(0, 10, n).astype(np.int64)
+    return np.ascontiguousarray(images), rng.integers(0, N_CLASSES, n).astype(np.int64)
 
 
 def with_running_stats(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:

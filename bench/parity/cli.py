@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.data import dataset_available
 from bench.errors import BenchError
+from bench.frameworks import FRAMEWORKS, REFERENCE
 from bench.parity.compare import Row, compare_variant
 from bench.parity.levels import LEVELS, Job
 from bench.parity.runner import collect, run_workers, run_workers_on
@@ -34,6 +35,9 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     p = Parser(prog="python -m bench parity", description="Cross-framework parity checks (levels L1-L5).")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names (default: all)")
+    p.add_argument(
+        "--frameworks", default=",".join(FRAMEWORKS), help=f"frameworks to compare with {REFERENCE} (default: all)"
+    )
     p.add_argument("--levels", default=",".join(LEVELS), help=f"comma-separated levels among {', '.join(LEVELS)}")
     p.add_argument("--steps", type=int, default=50, help="L5 trajectory length")
     p.add_argument("--batch-size", type=int, default=0, help="batch size for every variant (default: each variant's)")
@@ -63,12 +67,25 @@ def parse_job(argv: list[str]) -> tuple[Job, argparse.Namespace]:
             raise BenchError(f"unknown level {lv!r}; known: {', '.join(LEVELS)}")
     if not variants or not levels:
         raise BenchError("nothing to check: give at least one variant and one level")
+    args.frameworks = parse_frameworks(args.frameworks)
     if args.steps < 1 or args.batch_size < 0 or args.threads < 0:
         raise BenchError("steps must be >= 1, batch size and threads >= 0")
     job = Job(variants, levels, args.steps, args.batch_size, args.seed, args.threads, args.data, args.data_dir)
     if job.data == "real":
         check_datasets(job)
     return job, args
+
+
+def parse_frameworks(text: str) -> tuple[str, ...]:
+    """The reference first, then the others named (installed or not: a missing one fails its rows)."""
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    for fw in names:
+        if fw not in FRAMEWORKS:
+            raise BenchError(f"unknown framework {fw!r}; known: {', '.join(FRAMEWORKS)}")
+    others = tuple(dict.fromkeys(f for f in names if f != REFERENCE))
+    if not others:
+        raise BenchError(f"nothing to compare: name a framework besides the reference, {REFERENCE}")
+    return (REFERENCE, *others)
 
 
 def check_datasets(job: Job) -> None:
@@ -79,13 +96,16 @@ def check_datasets(job: Job) -> None:
             raise BenchError(f"--data real: {name} needs {VARIANTS[name].dataset}, which is not available: {where}")
 
 
-def run_parity(job: Job, workdir: Path, timeout: float, log=print, session=None) -> list[Row]:
-    """Both workers on `job` (here, or as jobs of a Ray `session`), then the comparison of every
-    variant's dumps."""
+def run_parity(
+    job: Job, workdir: Path, timeout: float, log=print, session=None, frameworks: tuple[str, ...] = FRAMEWORKS
+) -> list[Row]:
+    """One worker per framework on `job` (here, or as jobs of a Ray `session`), then the comparison of
+    every variant's dumps, each framework against the reference (the first)."""
+    progress = lambda line: log(f"  {line}")  # noqa: E731
     if session is not None:
-        outs = run_workers_on(session, job, workdir, timeout, on_progress=lambda line: log(f"  {line}"))
+        outs = run_workers_on(session, job, workdir, timeout, frameworks, on_progress=progress)
     else:
-        outs = run_workers(job, workdir, timeout, on_progress=lambda line: log(f"  {line}"))
+        outs = run_workers(job, workdir, timeout, frameworks, on_progress=progress)
     return [row for name in job.variants for row in compare_variant(name, collect(outs, name, workdir), job)]
 
 
@@ -98,20 +118,21 @@ def rows_frame(rows: list[Row]) -> pd.DataFrame:
 def summary(df: pd.DataFrame) -> str:
     """The table as text: one line per variant and level, then the details of what failed."""
     cols = f"{'max|diff|':>10s} {'max rel':>9s} {'tol':>7s} {'f64 rel':>9s}"
-    head = f"{'variant':12s} {'level':5s} {cols} {'ok':4s} {'drift':>5s}"
+    head = f"{'variant':12s} {'vs ' + REFERENCE:9s} {'level':5s} {cols} {'ok':4s} {'drift':>5s}"
     lines = [head, "-" * len(head)]
     for r in df.itertuples():
         drift = "-" if pd.isna(r.drift_step) else str(r.drift_step)
         ok = "ok" if r.passed else "FAIL"
         f64 = "-" if pd.isna(r.f64_rel_diff) else f"{r.f64_rel_diff:.2e}"
         nums = f"{r.max_abs_diff:10.2e} {r.max_rel_diff:9.2e} {r.tolerance:7.0e} {f64:>9s}"
-        lines.append(f"{r.variant:12s} {r.level:5s} {nums} {ok:4s} {drift:>5s}")
+        lines.append(f"{r.variant:12s} {r.framework:9s} {r.level:5s} {nums} {ok:4s} {drift:>5s}")
+    name = lambda r: f"{r.variant} {r.framework} {r.level}"  # noqa: E731
     notes = [(r, n) for r in df[df["passed"]].itertuples() for n in r.detail.split("; ") if n.startswith(NOTES)]
     if notes:
-        lines += ["", "passed with a note:"] + [f"  {r.variant} {r.level}: {n}" for r, n in notes]
+        lines += ["", "passed with a note:"] + [f"  {name(r)}: {n}" for r, n in notes]
     failed = df[~df["passed"]]
     if len(failed):
-        lines += ["", "failed:"] + [f"  {r.variant} {r.level}: {r.detail}" for r in failed.itertuples()]
+        lines += ["", "failed:"] + [f"  {name(r)}: {r.detail}" for r in failed.itertuples()]
     return "\n".join(lines)
 
 
@@ -120,7 +141,9 @@ def main_parity(argv: list[str]) -> int:
         job, args = parse_job(argv)
         started = time.perf_counter()
         print(
-            f"parity: {len(job.variants)} variant(s), levels {','.join(job.levels)}, {job.steps} L5 steps", flush=True
+            f"parity: {len(job.variants)} variant(s), levels {','.join(job.levels)}, {job.steps} L5 steps, "
+            f"{', '.join(args.frameworks[1:])} against {REFERENCE}",
+            flush=True,
         )
         with tempfile.TemporaryDirectory(prefix="bench-parity-") as tmp, contextlib.ExitStack() as stack:
             workdir = Path(args.workdir or tmp)
@@ -132,7 +155,8 @@ def main_parity(argv: list[str]) -> int:
                 session = stack.enter_context(Session(args.ray_address))
             elif args.ray_address:
                 raise BenchError("--ray-address is for --executor ray")
-            rows = run_parity(job, workdir, args.timeout, log=lambda s: print(s, flush=True), session=session)
+            log = lambda s: print(s, flush=True)  # noqa: E731
+            rows = run_parity(job, workdir, args.timeout, log, session, args.frameworks)
         df = rows_frame(rows)
         path = Path(args.results_dir) / TABLE
         try:

@@ -1,4 +1,7 @@
-"""Compare the two workers' dumps, level by level, in numpy only (no framework is imported here).
+"""Compare each framework's dump with the reference framework's, level by level, in numpy only.
+
+No framework is imported here. Every level compares a pair: the reference (bench/frameworks.py
+REFERENCE) and one other framework; each row names the other (`framework`).
 
 Relative differences are taken against the scale of what is compared, so that a tolerance means
 the same thing for a logit of 0.05 and a gradient of 1e-4:
@@ -22,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.convert import compare_keys, tf_to_canonical, torch_to_canonical
+from bench import frameworks
+from bench.convert import compare_keys
 from bench.parity.levels import DRIFT, F64_TOL, F64_TRAJ_TOL, L5_AGREE_STEPS, LEVELS, Job, tolerance
 from bench.spec import Arch
 from bench.variants import get_variant, variant_arch
 from bench.weights import arch_shapes, count_params
 
-FRAMEWORKS = ("torch", "tf")
+FRAMEWORKS = frameworks.FRAMEWORKS
 Dump = dict[str, np.ndarray]
 Parts = dict[str, tuple[float, float]]  # name -> (max abs diff, rel diff)
 
@@ -46,6 +50,7 @@ class Row:
     drift_step: int | None
     detail: str
     f64_rel_diff: float = float("nan")  # L3, L4: the same comparison in float64
+    framework: str = ""  # the framework compared with the reference
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,7 +123,8 @@ def level1(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
     expected = arch_shapes(arch)
     want = count_params(expected)
     problems, worst_count = [], 0
-    for fw, to_canonical in (("torch", torch_to_canonical), ("tf", tf_to_canonical)):
+    for fw in dumps:
+        to_canonical = frameworks.converter(fw, "from")
         native = {k: np.broadcast_to(np.float32(0), tuple(s)) for k, s in section(dumps[fw], "L1/shape").items()}
         report = compare_keys(expected, to_canonical(arch, native))
         got = int(dumps[fw]["L1/count"])
@@ -133,7 +139,7 @@ def level1(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
 
 def level2(name: str, arch: Arch, dumps: dict[str, Dump], job: Job, level: str = "L2") -> Row:
     """G and D outputs from the same weights and inputs (L2: training mode; L2e: eval mode)."""
-    a, b = section(dumps["torch"], level), section(dumps["tf"], level)
+    a, b = (section(d, level) for d in pair(dumps))
     parts = {k: rel_diff(a[k], b[k], floor=1.0) for k in ("g", "d")}
     abs_d, rel_d, _ = worst(parts)
     detail = ", ".join(f"{'G' if k == 'g' else 'D'} out max|d| {d:.1e}" for k, (d, _) in parts.items())
@@ -143,7 +149,7 @@ def level2(name: str, arch: Arch, dumps: dict[str, Dump], job: Job, level: str =
 def level3(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
     """Every loss term and every parameter's gradient of the first D update and of the G update."""
     p32, p64 = (_gradient_parts(arch, dumps, prefix) for prefix in ("L3", "L3_64"))
-    losses = section(dumps["torch"], "L3/loss")
+    losses = section(pair(dumps)[0], "L3/loss")
     terms = ", ".join(f"{k}={float(v):.4g}" for k, v in sorted(losses.items()))
     shadowed = bn_shadowed(arch)
     note = f"; {len(shadowed)} BN-cancelled bias gradients (~0) vs their network's largest" if shadowed else ""
@@ -151,8 +157,8 @@ def level3(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
 
 
 def _gradient_parts(arch: Arch, dumps: dict[str, Dump], prefix: str) -> Parts:
-    la, lb = section(dumps["torch"], f"{prefix}/loss"), section(dumps["tf"], f"{prefix}/loss")
-    ga, gb = section(dumps["torch"], f"{prefix}/grad"), section(dumps["tf"], f"{prefix}/grad")
+    la, lb = (section(d, f"{prefix}/loss") for d in pair(dumps))
+    ga, gb = (section(d, f"{prefix}/grad") for d in pair(dumps))
     if set(la) != set(lb) or set(ga) != set(gb):
         return {f"names differ: {sorted(set(la) ^ set(lb) | set(ga) ^ set(gb))}": (np.inf, np.inf)}
     parts = {f"loss {k}": rel_diff(la[k], lb[k], floor=1e-12) for k in la}
@@ -171,14 +177,14 @@ def level4(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
     p32, p64 = (_state_parts(dumps, prefix, excluded) for prefix in ("L4", "L4_64"))
     detail = ""
     if excluded:
-        a, b = (section(dumps[fw], "L4/w") | section(dumps[fw], "L4/opt") for fw in FRAMEWORKS)
+        a, b = (section(d, "L4/w") | section(d, "L4/opt") for d in pair(dumps))
         off = max(rel_diff(a[k], b[k])[0] for k in excluded & set(a))
         detail = f"excluded {len(excluded & set(a))} BN-cancelled biases, their slots and BN means (max|d| {off:.1e})"
     return f64_checked_row(name, "L4", p32, p64, detail, job)
 
 
 def _state_parts(dumps: dict[str, Dump], prefix: str, excluded: set[str]) -> Parts:
-    a, b = (section(dumps[fw], f"{prefix}/w") | section(dumps[fw], f"{prefix}/opt") for fw in FRAMEWORKS)
+    a, b = (section(d, f"{prefix}/w") | section(d, f"{prefix}/opt") for d in pair(dumps))
     if set(a) != set(b):
         return {f"names differ: {sorted(set(a) ^ set(b))}": (np.inf, np.inf)}
     return {k: rel_norm(a[k], b[k]) for k in a if k not in excluded}
@@ -213,11 +219,11 @@ def level5(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
     F64_TRAJ_TOL: then the float32 gap is rounding amplified by training (each framework's own
     float32-vs-float64 gap, in the detail, shows its size), not a difference in the math.
     """
-    per_step, abs_per_step = _curves_rel(dumps["torch"], dumps["tf"], "L5")
+    per_step, abs_per_step = _curves_rel(*pair(dumps), "L5")
     window = min(L5_AGREE_STEPS, len(per_step))
     over = np.nonzero(per_step > DRIFT)[0]
     drift = int(over[0]) + 1 if len(over) else None
-    samples = rel_diff(dumps["torch"]["L5/samples"], dumps["tf"]["L5/samples"], floor=1.0)[0]
+    samples = rel_diff(*(d["L5/samples"] for d in pair(dumps)), floor=1.0)[0]
     detail = (
         f"max rel diff in steps 1-{window}: {per_step[:window].max():.1e}, "
         f"at step {len(per_step)}: {per_step[-1]:.1e}; "
@@ -231,13 +237,13 @@ def level5(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
 
 def _f64_checked_l5(row: Row, dumps: dict[str, Dump], window: int, complete: bool) -> Row:
     """L5's float64 verdict (see level5), with how far float32 leaves float64 in each framework."""
-    rel64 = _curves_rel(dumps["torch"], dumps["tf"], "L5_64")[0]
+    rel64 = _curves_rel(*pair(dumps), "L5_64")[0]
     n = len(rel64)
     row.f64_rel_diff = float(rel64.max())
-    floors = {fw: _curves_rel(dumps[fw], dumps[fw], "L5", "L5_64", n)[0].max() for fw in FRAMEWORKS}
+    floors = {fw: _curves_rel(dumps[fw], dumps[fw], "L5", "L5_64", n)[0].max() for fw in dumps}
     row.detail += (
         f"; float64 steps 1-{n}: frameworks differ by {row.f64_rel_diff:.1e}, float32 leaves float64 by "
-        + " / ".join(f"{floors[fw]:.1e} ({fw})" for fw in FRAMEWORKS)
+        + " / ".join(f"{floors[fw]:.1e} ({fw})" for fw in dumps)
     )
     if n < window:
         row.passed = False
@@ -280,8 +286,25 @@ def _shadow_dependents(arch: Arch) -> set[str]:
 
 
 # -- a whole variant -------------------------------------------------------------------------------
+def pair(dumps: dict[str, Dump]) -> tuple[Dump, Dump]:
+    """(reference's dump, the other framework's): the two a level compares."""
+    ref, other = dumps
+    return dumps[ref], dumps[other]
+
+
 def compare_variant(name: str, dumps: dict[str, Dump | str], job: Job) -> list[Row]:
-    """Rows for every level the job ran; a worker error fails them all with its reason."""
+    """Rows for every level the job ran and every framework against the reference (its dump first in
+    `dumps`); a worker error fails the rows of its pair with its reason."""
+    ref, *others = dumps
+    rows = []
+    for fw in others:
+        for row in compare_pair(name, {ref: dumps[ref], fw: dumps[fw]}, job):
+            row.framework = fw
+            rows.append(row)
+    return rows
+
+
+def compare_pair(name: str, dumps: dict[str, Dump | str], job: Job) -> list[Row]:
     levels = [lv for lv in LEVELS if lv in job.levels]
     errors = [f"{fw} worker: {d}" for fw, d in dumps.items() if isinstance(d, str)]
     if errors:

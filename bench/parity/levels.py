@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.frameworks import DEFAULT_MODES
 from bench.variants import VARIANTS
 
 LEVELS = ("L1", "L2", "L2e", "L3", "L4", "L5")
@@ -48,8 +49,8 @@ OVERRIDES: dict[tuple[str, str], Override] = {
     ),
 }
 
-# The configuration each framework is benchmarked in; L4 and L5 run the step exactly so.
-STEP_MODES = {"torch": "eager", "tf": "function"}
+# The configuration each framework is benchmarked in (its default mode); L4 and L5 run the step exactly so.
+STEP_MODES = DEFAULT_MODES
 
 
 def override(variant: str, level: str, batch_size: int = 0) -> Override | None:

@@ -28,7 +28,7 @@ def run_workers(
 ) -> dict[str, Path]:
     """Start one worker per framework on `job`; return each framework's output directory.
 
-    Workers run side by side; with threads unset each gets half the cores, so the two do not fight
+    Workers run side by side; with threads unset each gets its share of the cores, so they do not fight
     over them. A worker that exits non-zero or times out simply leaves fewer dumps: the comparison
     reports what is missing and why (the worker's log is `workdir/{fw}.log`).
     """

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.convert import slots_to_canonical, tf_to_canonical, torch_to_canonical
+from bench import frameworks
+from bench.convert import slots_to_canonical
 from bench.inputs import fixed_noise, framework_seed
 from bench.parity.cases import Case, head, make_case
 from bench.parity.levels import F64_BATCH, L5_AGREE_STEPS, STEP_MODES, Job
 from bench.variants import get_variant, variant_arch
 
-TO_CANONICAL = {"torch": torch_to_canonical, "tf": tf_to_canonical}
 N_SAMPLES = 16  # eval-mode samples generated after the trajectory
 
 
@@ -33,10 +33,9 @@ def set_environment(threads: int) -> None:
     """CPU only, quiet TF, thread counts: read by the frameworks at import time."""
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.update(frameworks.import_environment())
     if threads > 0:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-            os.environ[var] = str(threads)
+        os.environ.update(frameworks.thread_environment(threads))
 
 
 def run_variant(fw: str, name: str, job: Job, modules: dict) -> dict[str, np.ndarray]:
@@ -93,7 +92,7 @@ def gradients(tr, case: Case, first, prefix: str) -> dict[str, np.ndarray]:
 def step_state(tr, fw: str, case: Case, prefix: str) -> dict[str, np.ndarray]:
     """Parameters, BN statistics and optimiser slots, canonical names and layouts."""
     out = {f"{prefix}/w/{k}": a for k, a in tr.export_weights().items()}
-    slots = slots_to_canonical(case.arch, tr.optimizer_state(), TO_CANONICAL[fw])
+    slots = slots_to_canonical(case.arch, tr.optimizer_state(), frameworks.converter(fw, "from"))
     out.update({f"{prefix}/opt/{k}": a for k, a in slots.items()})
     return out
 
@@ -135,7 +134,7 @@ def main(argv: list[str]) -> int:
     fw, job_path, outdir = argv[0], Path(argv[1]), Path(argv[2])
     job = Job.read(job_path)
     set_environment(job.threads)
-    modules = {m: importlib.import_module(f"impls_{fw}.{m}") for m in ("runtime", "train", "models")}
+    modules = {m: importlib.import_module(f"{frameworks.get(fw).package}.{m}") for m in ("runtime", "train", "models")}
     modules["runtime"].configure(job.threads, False, framework_seed(job.seed))  # TF32 off, threads, seed
     outdir.mkdir(parents=True, exist_ok=True)
     failed = 0

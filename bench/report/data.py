@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.frameworks import FRAMEWORKS, REFERENCE, REGISTRY
 from bench.results import load, load_table, read_table_file
 
-FRAMEWORK_NAMES = {"torch": "PyTorch", "tf": "TensorFlow"}
-FRAMEWORK_ORDER = ("torch", "tf")
+FRAMEWORK_NAMES = {name: f.label for name, f in REGISTRY.items()}
+FRAMEWORK_ORDER = (REFERENCE, *(f for f in FRAMEWORKS if f != REFERENCE))  # the reference first
 FAILED = ("failed", "timeout", "skipped", "diverged")
 MEASURED = ("ok", "diverged")  # statuses whose speed and memory figures exist
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bench.frameworks import REGISTRY
 from bench.report.data import FRAMEWORK_ORDER, ReportData, framework_name
 from bench.report.tables import sort_cases
 
@@ -36,7 +37,7 @@ def distinct(values: pd.Series) -> str:
 def framework_versions(runs: pd.DataFrame) -> pd.Series:
     """`framework_version`, or the torch/tf version columns when a row lacks it."""
     own = runs["framework_version"] if "framework_version" in runs else pd.Series(pd.NA, index=runs.index)
-    by_fw = runs["framework"].map({"torch": "torch_version", "tf": "tf_version"})
+    by_fw = runs["framework"].map({name: f.version_column for name, f in REGISTRY.items()})
     fallback = [runs.at[i, c] if c in runs else pd.NA for i, c in by_fw.items()]
     return own.fillna(pd.Series(fallback, index=runs.index, dtype=object))
 

@@ -21,11 +21,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from bench.frameworks import REGISTRY  # noqa: E402
 from bench.report.data import framework_name, framework_rank  # noqa: E402
 from bench.report.tables import case_label, variant_order  # noqa: E402
 
-COLORS = {"torch": "#D55E00", "tf": "#0072B2"}
-HATCH = {"torch": "", "tf": "//"}
+COLORS = {name: f.colour for name, f in REGISTRY.items()}
+HATCH = {name: f.hatch for name, f in REGISTRY.items()}
 OTHER = "#777777"
 DPI = 110
 
@@ -115,7 +116,7 @@ def bar_panel(ax, rows: pd.DataFrame, configs: list, value: str, low: str, high:
 
 @styled
 def ratio_forest(ratios: pd.DataFrame, prefix: str, xlabel: str, title: str, path: Path) -> Path:
-    """Each case's PyTorch/TensorFlow ratio as a dot with its 95% interval; the line at 1 means parity."""
+    """Each case's reference/other-framework ratio as a dot with its 95% interval; the line at 1 means parity."""
     rows = ratios.reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4), layout="constrained")
     for i, r in rows.iterrows():
@@ -126,9 +127,13 @@ def ratio_forest(ratios: pd.DataFrame, prefix: str, xlabel: str, title: str, pat
         ax.plot(r[f"{prefix}_ratio"], y, "o", color="#333333")
     ax.axvline(1.0, color="#999999", ls="--", lw=1)
     modes = rows["modes"].nunique() > 1
+    pairs = "pair" in rows and rows["pair"].nunique() > 1
     datasets = rows["dataset"].nunique() > 1
     labels = [
-        f"{r.variant} ({case_label(r._asdict(), datasets)}" + (f", {r.modes})" if modes else ")")
+        f"{r.variant} ({case_label(r._asdict(), datasets)}"
+        + (f", {r.modes}" if modes else "")
+        + (f", {r.pair}" if pairs else "")
+        + ")"
         for r in rows.itertuples()
     ]
     ax.set_yticks(range(len(rows)), labels[::-1])
@@ -143,7 +148,7 @@ def fid_bars(summary: pd.DataFrame, points: pd.DataFrame, path: Path) -> Path:
     have = summary[summary["fid_mean"].notna()]
     rank = {v: i for i, v in enumerate(variant_order(have["variant"]))}
     cases = sorted(set(zip(have["variant"], have["dataset"], strict=True)), key=lambda c: (rank[c[0]], c[1]))
-    frameworks = [f for f in ("torch", "tf") if f in set(have["framework"])]
+    frameworks = sorted(set(have["framework"]), key=framework_rank)
     width = 0.7 / max(1, len(frameworks))
     fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(cases) + 2), 3.6), layout="constrained")
     for i, (variant, dataset) in enumerate(cases):
@@ -155,7 +160,7 @@ def fid_bars(summary: pd.DataFrame, points: pd.DataFrame, path: Path) -> Path:
             x = i + (j - (len(frameworks) - 1) / 2) * width
             std = row["fid_std"].iloc[0]
             err = std if np.isfinite(std) else None
-            ax.bar(x, row["fid_mean"].iloc[0], width, color=color(fw), hatch=HATCH[fw], yerr=err, capsize=4)
+            ax.bar(x, row["fid_mean"].iloc[0], width, color=color(fw), hatch=HATCH.get(fw, ""), yerr=err, capsize=4)
             seeds = points[(points[list(key)] == pd.Series(key)).all(axis=1)]["fid"].dropna()
             ax.plot(np.full(len(seeds), x), seeds, "o", ms=3.5, color="black", alpha=0.7)
     several = len({d for _, d in cases}) > 1
@@ -164,7 +169,8 @@ def fid_bars(summary: pd.DataFrame, points: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("FID (lower is better)")
     fig.suptitle("FID by loss (dcgan28): mean ± std over seeds, dots = seeds")
     handles = [
-        Patch(facecolor=color(fw), edgecolor="white", hatch=HATCH[fw], label=framework_name(fw)) for fw in frameworks
+        Patch(facecolor=color(fw), edgecolor="white", hatch=HATCH.get(fw, ""), label=framework_name(fw))
+        for fw in frameworks
     ]
     fig.legend(handles=handles, loc="outside lower center", frameon=False, ncols=len(frameworks))
     return save(fig, path)

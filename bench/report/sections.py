@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.frameworks import REFERENCE
 from bench.report import env, plots, tables
 from bench.report.data import FAILED, ReportData, framework_name
 from bench.report.doc import Bullets, Figure, Section, Table, Text
@@ -40,14 +41,19 @@ def summary_section(ctx: Context) -> Section:
     parts = [f"{counts.get(s, 0)} {s}" for s in ("ok", "diverged", "failed", "timeout", "skipped") if counts.get(s, 0)]
     blocks = [Text(f"{len(runs)} runs read from `{ctx.data.results_dir}`: {', '.join(parts)}.")]
     several = ctx.ratios["modes"].nunique() > 1 if not ctx.ratios.empty else False
+    pairs = ctx.ratios["pair"].nunique() > 1 if not ctx.ratios.empty else False
     lines = [
-        f"**{r.variant}** ({r.dataset}, batch {r.batch_size}, {r.device}" + (f", {r.modes}" if several else "") + "): "
+        f"**{r.variant}** ({r.dataset}, batch {r.batch_size}, {r.device}"
+        + (f", {r.modes}" if several else "")
+        + (f", {r.pair}" if pairs else "")
+        + "): "
         f"speed {ratio_text(r.speed_ratio, r.speed_low, r.speed_high)}, {r.speed_verdict}; "
         f"memory {ratio_text(r.memory_ratio, r.memory_low, r.memory_high)}, {r.memory_verdict}"
         for r in ctx.ratios.itertuples()
     ]
     if lines:
-        blocks += [Text("PyTorch / TensorFlow ratios of speed and memory [95% bootstrap interval]:"), Bullets(lines)]
+        what = " and ".join(sorted(set(ctx.ratios["pair"])))
+        blocks += [Text(f"{what} ratios of speed and memory [95% bootstrap interval]:"), Bullets(lines)]
     if env.used_offline_default(ctx.data):
         blocks.append(Text("**Data:** the offline default `mnist-5k` was used (see Environment)."))
     shared = int((runs["jobs"].fillna(1) > 1).sum()) if "jobs" in runs else 0
@@ -84,8 +90,9 @@ RATIO_COLUMNS = {
     "dataset": "dataset",
     "batch_size": "batch",
     "device": "device",
-    "modes": "modes (PyTorch / TF)",
-    "runs": "runs (PyTorch / TF)",
+    "pair": "frameworks",
+    "modes": "modes",
+    "runs": "runs",
     "speed": "speed ratio [95% CI]",
     "speed_verdict": "speed",
     "memory_text": "memory ratio [95% CI]",
@@ -145,13 +152,14 @@ def speed_section(ctx: Context) -> Section:
 def ratio_blocks(ctx: Context) -> list:
     if ctx.ratios.empty:
         return [Text("No variant was measured by both frameworks, so there is no ratio.")]
-    title = "Speed ratio per variant (right of 1: PyTorch faster)"
+    ref = framework_name(REFERENCE)
+    title = f"Speed ratio per variant (right of 1: {ref} faster)"
     forest = plots.ratio_forest(
-        ctx.ratios, "speed", "PyTorch / TensorFlow images/s (95% CI)", title, ctx.figure("speed_ratio.png")
+        ctx.ratios, "speed", f"{ref} / other framework images/s (95% CI)", title, ctx.figure("speed_ratio.png")
     )
     return [
         Table(ratio_display(ctx.ratios), RATIO_CAPTION),
-        Figure(ctx.rel(forest), "Speed ratio PyTorch/TensorFlow with 95% bootstrap interval"),
+        Figure(ctx.rel(forest), f"Speed ratio {ref}/each other framework with 95% bootstrap interval"),
     ]
 
 
@@ -172,14 +180,15 @@ def throughput_blocks(ctx: Context) -> list:
 
 
 RATIO_CAPTION = (
-    "PyTorch / TensorFlow ratios (> 1: PyTorch higher); memory is the peak GPU allocation on a GPU, "
-    "else the worker's peak RSS"
+    f"{framework_name(REFERENCE)} / other framework ratios (> 1: {framework_name(REFERENCE)} higher); memory is "
+    "the peak GPU allocation on a GPU, else the worker's peak RSS"
 )
 MEMORY_NAMES = {"peak_rss_mb": "peak resident set (RSS)", "peak_device_mem_mb": "peak GPU allocation"}
 SPEED_TEXT = (
     "Throughput is images/s over whole training steps (n_critic D updates + 1 G update), warm-up and "
     "first-call tracing/compilation excluded. The median and p10/p90 are over the timed intervals of all runs "
-    "(seeds, repeats) pooled. Ratios are PyTorch / TensorFlow; their 95% intervals come from a two-level "
+    f"(seeds, repeats) pooled. Ratios are {framework_name(REFERENCE)} / each other framework; their 95% intervals "
+    "come from a two-level "
     "bootstrap (runs, then intervals within runs). When the interval contains 1 the report says "
     '"no clear difference".'
 )

@@ -1,4 +1,4 @@
-"""Confidence intervals for PyTorch/TensorFlow ratios, by a two-level bootstrap.
+"""Confidence intervals for ratios between frameworks, by a two-level bootstrap.
 
 Why two levels: the noise in a throughput figure comes from the intervals inside a run and from
 run to run (repeats, seeds). Each bootstrap draw resamples the runs of each framework with

@@ -1,4 +1,4 @@
-"""Framework comparison tables: throughput, PyTorch/TensorFlow ratios, compile time, parameters.
+"""Framework comparison tables: throughput, ratios to the reference framework, compile time, parameters.
 
 A "case" is what a fair comparison holds fixed: variant, dataset, device and batch size. Inside a
 case each framework may have several runs (seeds, repeats) and several execution modes.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.frameworks import REFERENCE
 from bench.report.data import FRAMEWORK_ORDER, ReportData, framework_name, framework_rank
 from bench.report.stats import RatioCI, ratio_ci, verdict
 from bench.variants import VARIANTS
@@ -84,17 +85,23 @@ def memory_column(runs: pd.DataFrame) -> str:
 
 
 def ratio_table(data: ReportData) -> pd.DataFrame:
-    """Per case and pair of modes: PyTorch/TensorFlow speed and memory ratios with 95% intervals."""
+    """Per case, framework and pair of modes: the reference framework's speed and memory over the
+    other framework's (bench/frameworks.py REFERENCE), with 95% intervals; one pair per other framework."""
     rows = []
     for key, g in with_mode(data.measured()).groupby(CASE, sort=False):
-        torch, tf = g[g["framework"] == "torch"], g[g["framework"] == "tf"]
+        ref = g[g["framework"] == REFERENCE]
         mem_col = memory_column(g)
-        for (m1, a), (m2, b) in ((x, y) for x in torch.groupby("mode") for y in tf.groupby("mode")):
+        others = sorted(set(g["framework"]) - {REFERENCE}, key=framework_rank)
+        pairs = [
+            (fw, x, y) for fw in others for x in ref.groupby("mode") for y in g[g["framework"] == fw].groupby("mode")
+        ]
+        for fw, (m1, a), (m2, b) in pairs:
             speed = ratio_ci(run_samples(data, a), run_samples(data, b))
             mem = ratio_ci(*[[np.array([v]) for v in r[mem_col].dropna()] for r in (a, b)])
             rows.append(
                 {
                     **dict(zip(CASE, key, strict=True)),
+                    "pair": f"{framework_name(REFERENCE)} / {framework_name(fw)}",
                     "modes": f"{m1 or 'default'} / {m2 or 'default'}",
                     "runs": f"{len(a)} / {len(b)}",
                     **ci_columns("speed", speed, "faster"),
