@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -148,11 +149,27 @@ def remote_job(job: Job, counter) -> JobResult:
     if job.gpus:  # the worker uses the GPU Ray assigned to this task, not index 0 of the node
         job.env["BENCH_VISIBLE_GPUS"] = ",".join(str(g) for g in ray.get_gpu_ids())
     label = re.sub(r"[^A-Za-z0-9._-]", "-", job.name)[:100]
-    with tempfile.TemporaryDirectory(prefix=f"bench-ray-{label}-") as scratch:
+    sweep_scratch(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"bench-ray-{label}-p{os.getpid()}-") as scratch:
         result = run_job(job, Path(scratch))
     result.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
     result.attempt = attempt
     return result
+
+
+def sweep_scratch(root: Path) -> None:
+    """Remove scratch directories of tasks whose process is gone: a task cancelled by force (Ctrl-C,
+    timeout backstop) or on a lost node is killed before its own cleanup runs."""
+    for path in root.glob("bench-ray-*-p*-*"):
+        match = re.search(r"-p(\d+)-[^-]*$", path.name)
+        if match is None or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):  # another user's live process, or not a pid
+            continue
 
 
 def cluster_check(ray, specs: list[RunSpec]) -> float:

@@ -209,3 +209,18 @@ def test_the_driver_cancels_a_task_far_past_its_timeout():
     ray = FakeRay()
     _backstop(ray, live)
     assert ray.cancelled == [("late", True)]
+
+
+def test_scratch_of_killed_tasks_is_swept(tmp_path):
+    """A task cancelled by force dies before its TemporaryDirectory cleanup; the next task on the node
+    removes such directories (their process is gone) and nothing else."""
+    from bench.executor_ray import sweep_scratch
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, live = tmp_path / f"bench-ray-gan-p{gone.stdout.strip()}-abc", tmp_path / f"bench-ray-gan-p{os.getpid()}-x"
+    other = tmp_path / "bench-ray-notes"
+    for d in (dead, live, other):
+        d.mkdir()
+        (d / "spec.json").write_text("{}")
+    sweep_scratch(tmp_path)
+    assert not dead.exists() and live.exists() and other.exists()
