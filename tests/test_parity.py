@@ -7,6 +7,7 @@ the tests compare the dumps with numpy only.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench import frameworks
 from bench.inputs import rngs
 from bench.parity import cli
 from bench.parity.compare import Row, compare_variant, level1, level2, level5, load_dump
@@ -88,6 +90,17 @@ def test_a_perturbed_weight_makes_forward_parity_fail(parity_run, perturbed):
     assert healthy.passed and healthy.max_abs_diff < TOLERANCE["L2"]
 
 
+def test_every_framework_is_compared_with_the_reference(parity_run, perturbed, monkeypatch):
+    """N frameworks: each gets its own rows against the reference; a third one (here a registered copy
+    of PyTorch fed the perturbed weights) fails alone, and the healthy pair still passes."""
+    job, _, outs = parity_run
+    monkeypatch.setitem(frameworks.REGISTRY, "torch2", dataclasses.replace(frameworks.REGISTRY["torch"], name="torch2"))
+    healthy = {fw: load_dump(outs[fw], "dcgan") for fw in ("torch", "tf")}
+    three = {**healthy, "torch2": perturbed["torch"]}
+    found = compare_variant("dcgan", three, small_job(variants=["dcgan"], levels=["L2"]))  # perturbed ran L2, L5
+    assert {(r.framework, r.level): r.passed for r in found} == {("tf", "L2"): True, ("torch2", "L2"): False}
+
+
 def test_a_perturbed_weight_makes_the_trajectory_fail_in_float64(parity_run, perturbed):
     """Float32 drift past tolerance is forgiven only when float64 agrees: a real difference is not."""
     job, _, _ = parity_run
@@ -136,8 +149,9 @@ def test_cli_writes_the_table_and_exit_code(parity_run, tmp_path, monkeypatch, c
     df = pd.read_parquet(tmp_path / "parity" / "parity.parquet")
     assert list(df.columns) == [
         "variant", "level", "max_abs_diff", "max_rel_diff", "tolerance", "passed", "drift_step", "detail",
-        "f64_rel_diff",
+        "f64_rel_diff", "framework",
     ]  # fmt: skip
+    assert set(df["framework"]) == {"tf"}
     assert len(df) == 2 * len(LEVELS) and set(df["variant"]) == {"gan", "dcgan"}
     assert code == (0 if df["passed"].all() else 1)
     assert "gan" in out and "L5" in out and "checks passed" in out
@@ -151,6 +165,8 @@ def test_cli_writes_the_table_and_exit_code(parity_run, tmp_path, monkeypatch, c
         (["--levels", "L9"], "unknown level 'L9'"),
         (["--steps", "0"], "steps must be >= 1"),
         (["--data", "imagenet"], "invalid choice: 'imagenet'"),
+        (["--frameworks", "torch,mxnet"], "unknown framework 'mxnet'"),
+        (["--frameworks", "torch"], "nothing to compare: name a framework besides the reference"),
         (["--data", "real", "--variants", "wgan-gp-64", "--data-dir", "/no/such/dir"], "--data real: wgan-gp-64 needs"),
     ],
 )
