@@ -170,3 +170,29 @@ def test_runs_that_shared_the_machine_carry_a_speed_caveat(report, md, tmp_path)
         pd.read_parquet(path).assign(jobs=2).to_parquet(path)
     shared = (build_report(results, tmp_path / "out") / "report.md").read_text()
     assert "**Speed caveat:** 2 runs ran concurrently" in shared
+
+
+def test_a_third_framework_gets_its_own_ratio_to_the_reference_and_a_colour(tmp_path):
+    """N frameworks: every framework is compared with the reference (PyTorch); an unregistered one is
+    shown under its own name with the fallback colour, and the whole report still builds."""
+    from bench.results import load_table, table_path, write_table_atomic
+
+    results = build_results(tmp_path / "results")
+    runs, intervals = load_table(results, "runs"), load_table(results, "intervals")
+    tf_dcgan = runs[(runs["variant"] == "dcgan") & (runs["framework"] == "tf")]
+    for _, row in tf_dcgan.iterrows():
+        new_id = row["run_id"].replace("-tf-", "-other-")
+        third = row.to_frame().T.assign(run_id=new_id, framework="other", images_per_s=row["images_per_s"] / 2)
+        write_table_atomic(third, table_path(results, "runs", new_id))
+        iv = intervals[intervals["run_id"] == row["run_id"]]
+        write_table_atomic(iv.assign(run_id=new_id, images_per_s=iv["images_per_s"] / 2),
+                           table_path(results, "intervals", new_id))  # fmt: skip
+    ratios = ratio_table(load_report_data(results))
+    dcgan = ratios[ratios["variant"] == "dcgan"].set_index("pair")
+    assert set(dcgan.index) == {"PyTorch / TensorFlow", "PyTorch / other"}
+    assert dcgan.loc["PyTorch / other", "speed_ratio"] == pytest.approx(
+        2 * dcgan.loc["PyTorch / TensorFlow", "speed_ratio"]
+    )
+    out = build_report(results, tmp_path / "out")
+    md = (out / "report.md").read_text()
+    assert "PyTorch / other" in md and "PyTorch / TensorFlow" in md
