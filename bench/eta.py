@@ -12,6 +12,7 @@ Coverage (a small classifier) is left out. Tested on recorded runs in tests/test
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -37,9 +38,13 @@ MEASURED = ("ok", "diverged")
 
 def run_work(spec: RunSpec) -> float:
     """Analytic FLOPs of the whole run: one step's FLOPs x (timed + warm-up steps)."""
-    variant = get_variant(spec.variant)
-    arch = variant_arch(variant)
-    return float(step_flops(variant, arch, spec.batch_size or variant.batch_size).total) * (spec.steps + spec.warmup)
+    return step_work(spec.variant, spec.batch_size) * (spec.steps + spec.warmup)
+
+
+@functools.lru_cache(maxsize=1024)
+def step_work(name: str, batch_size: int) -> float:
+    variant = get_variant(name)
+    return float(step_flops(variant, variant_arch(variant), batch_size or variant.batch_size).total)
 
 
 def spec_mode(spec: RunSpec) -> str:
@@ -65,6 +70,7 @@ class Seen:
 @dataclass
 class Estimator:
     seen: dict[tuple[str, str], Seen] = field(default_factory=lambda: defaultdict(Seen))
+    priors: dict[tuple[str, int], float] = field(default_factory=dict)  # read from disk once per device/threads
 
     def observe(self, spec: RunSpec, row: dict, seconds: float) -> None:
         """Learn from a finished run: `seconds` end to end, and its row's warm-up, timed and compile seconds."""
@@ -90,7 +96,10 @@ class Estimator:
             pool = same_fw or [s for s in self.seen.values() if s.fixed]
             seen = sum(pool[1:], pool[0]) if pool else None
         if seen is None:
-            return PRIOR_FIXED_S + run_work(spec) / prior_rate(spec)
+            key = (spec.device, spec.threads)
+            if key not in self.priors:
+                self.priors[key] = prior_rate(spec)
+            return PRIOR_FIXED_S + run_work(spec) / self.priors[key]
         return statistics.median(seen.fixed) + run_work(spec) * seen.train_s / seen.work
 
     def training_s(self, specs: list[RunSpec], jobs: int) -> float:
@@ -101,8 +110,12 @@ class Estimator:
         host = socket.gethostname()
         for row in runs:
             spec = specs_by_id.get(str(row.get("run_id")))
-            if spec is not None and row.get("hostname") == host and row.get("jobs", 1) == 1:
+            if spec is None or row.get("hostname") != host or row.get("jobs", 1) not in (1, None):
+                continue
+            try:
                 self.observe(spec, row, float(row.get("wall_s", math.nan)) + 1.0)
+            except (TypeError, ValueError):
+                continue
 
 
 def prior_rate(spec: RunSpec) -> float:

@@ -51,14 +51,22 @@ class Progress:
     stream: object = sys.stderr
     jobs: int = 1  # runs at once; only a single run rewrites its line in place on a terminal
     queue: list[RunSpec] = field(default_factory=list)  # not started yet
-    running: dict[str, tuple[RunSpec, float]] = field(default_factory=dict)  # run id -> (spec, started)
     evaluated: list[RunSpec] = field(default_factory=list)  # scored in the FID phase after training
+    running: dict[str, tuple[RunSpec, float]] = field(default_factory=dict)  # run id -> (spec, started)
+    fid_phase_s: float = 0.0  # the FID phase after training, estimated once
     estimator: Estimator = field(default_factory=Estimator)
     _last_print: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def due(self) -> bool:
+        """Whether a non-final line would be printed now (so that an ETA is computed only then)."""
+        return self._tty() or time.perf_counter() - self._last_print >= 10.0
+
+    def _tty(self) -> bool:
+        return self.jobs == 1 and getattr(self.stream, "isatty", lambda: False)()
+
     def line(self, msg: str, final: bool = False) -> None:
-        tty = self.jobs == 1 and getattr(self.stream, "isatty", lambda: False)()
+        tty = self._tty()
         with self.lock:
             now = time.perf_counter()
             if not final and not tty and now - self._last_print < 10.0:
@@ -84,7 +92,7 @@ class Progress:
             for run_id, (other, t0) in self.running.items():
                 own = spec is not None and run_id == spec.run_id and left_s is not None
                 running += left_s if own else max(0.0, self.estimator.predict(other) - (now - t0))
-            rest = self.estimator.training_s(self.queue, self.jobs) + fid_s(self.evaluated)
+            rest = self.estimator.training_s(self.queue, self.jobs) + self.fid_phase_s
             return clock(running / max(1, min(self.jobs, len(self.running) or 1)) + rest)
 
     def plan(self, todo: list[RunSpec], results_dir: Path) -> None:
@@ -92,11 +100,14 @@ class Progress:
         before, and the up-front expected duration."""
         self.queue = [s for s in todo if skipped_row(s, with_environment=False) is None]
         self.evaluated = [s for s in self.queue if s.fid_samples]
+        self.fid_phase_s = fid_s(self.evaluated)
         earlier = load_table(results_dir, "runs") if todo else pd.DataFrame()
         self.estimator.learn_from_results(earlier.to_dict("records"), {s.run_id: s for s in todo})
-        if todo:
-            how_long = expected(self.estimator, self.queue, self.evaluated, self.jobs)
-            self.line(f"{len(todo)} runs to do; {how_long}", final=True)
+
+    def announce(self) -> None:
+        """The up-front line: runs to do and the expected duration (once `jobs` is known)."""
+        how_long = expected(self.estimator, self.queue, self.evaluated, self.jobs)
+        self.line(f"{len(self.queue)} runs to train; {how_long}", final=True)
 
 
 def run_specs(
@@ -112,6 +123,8 @@ def run_specs(
     comparison (the row's `jobs` column says so); the rest of each run is unchanged."""
     progress = Progress(len(specs), jobs=max(1, jobs))
     todo = pending(specs, results_dir, force, progress)
+    if todo:
+        progress.announce()
     if jobs <= 1:
         return [_timed(spec, results_dir, progress, head) for head, spec in todo]
     STOPPING.clear()
@@ -256,9 +269,9 @@ def _follow(proc: subprocess.Popen, progress: Progress, head: str, spec: RunSpec
         parts = line.split()
         if len(parts) == 4 and parts[0] == "PROGRESS":
             done, total, rate = int(parts[1]), int(parts[2]), float(parts[3])
-            left = (total - done) / rate if rate > 0 else 0.0
-            eta = progress.eta(spec, left)
-            progress.line(f"{head}: step {done}/{total}, {rate:.2f} steps/s, suite ETA {eta}")
+            if progress.due():  # the ETA reads the model for every queued run: only when a line is printed
+                left = (total - done) / rate if rate > 0 else 0.0
+                progress.line(f"{head}: step {done}/{total}, {rate:.2f} steps/s, suite ETA {progress.eta(spec, left)}")
 
 
 def _wait(proc: subprocess.Popen, timeout: float) -> None:

@@ -225,6 +225,7 @@ def run_specs(
 
         whole = cluster_check(ray, [s for _, s in runnable])
         progress.jobs = _slots(ray, runnable[0][1], whole)  # runs at once, for the ETA
+        progress.announce()
         task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
         rows += _drive(ray, task, session.counter, runnable, whole, results_dir, progress)
     return rows

@@ -58,7 +58,7 @@ class Framework:
 
     def compile_cache_env(self, cache: Path | None, cold: Path) -> dict[str, str]:
         """Environment turning this framework's persistent compile cache on (`cache`) or off (None)."""
-        return COMPILE_CACHE_ENV[self.name](cache, cold)
+        return COMPILE_CACHE_ENV.get(self.name, lambda cache, cold: {})(cache, cold)
 
 
 def _torch_cache(cache: Path | None, cold: Path) -> dict[str, str]:

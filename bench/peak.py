@@ -39,8 +39,10 @@ def peak_dir() -> Path:
     return cache_root() / "peak"
 
 
-def cache_key(framework: str, info: dict, device: str) -> dict:
-    """What a peak depends on: machine, framework build, device, threads."""
+def cache_key(framework: str, info: dict, device: str, threads: int) -> dict:
+    """What a peak depends on: machine, framework build, device, and on a CPU the thread count asked
+    for (0: the framework's default). The count asked for, not the one a framework reports: PyTorch
+    reports its pool's size and TensorFlow 0 for the same default, and one machine peak needs one key."""
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
@@ -48,7 +50,7 @@ def cache_key(framework: str, info: dict, device: str) -> dict:
         "framework_version": str(info.get("framework_version", "")),
         "device": device,
         "gpu_name": str(info.get("gpu_name", "")),
-        "threads": int(info.get("threads", 0)),
+        "threads": int(threads) if device == "cpu" else 0,
     }
 
 
@@ -58,15 +60,16 @@ def matmul_peak(n: int, seconds: list[float]) -> float:
 
 
 def peak_columns(
-    framework: str, info: dict, device: str, measure: Callable[[str, int, int], list[float]] | None
+    framework: str, info: dict, device: str, measure: Callable[[str, int, int], list[float]] | None, threads: int
 ) -> dict:
     """The environment-block columns: the cached peak, or a fresh measurement saved for next time
-    (NaN when turned off or when the framework's runtime has no `matmul_seconds`)."""
-    theory = theoretical_peak(int(info.get("threads", 0))) if device == "cpu" else math.nan
+    (NaN when turned off or when the framework's runtime has no `matmul_seconds`). `threads`: the
+    run's requested thread count (RunSpec.threads)."""
+    theory = theoretical_peak(threads) if device == "cpu" else math.nan
+    key = cache_key(framework, info, device, threads)
     if measure is None or os.environ.get("BENCH_PEAK", "1") == "0":
         off = {"peak_matmul_flops": math.nan, "peak_matmul_n": 0, "peak_matmul_cached": False}
-        return {**off, "machine_peak_flops": math.nan, "theoretical_peak_flops": theory}
-    key = cache_key(framework, info, device)
+        return {**off, "machine_peak_flops": math.nan, "theoretical_peak_flops": theory, "peak_threads": key["threads"]}
     path = peak_dir() / f"{framework}-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]}.json"
     entry = _read(path)
     cached = entry is not None
@@ -77,7 +80,8 @@ def peak_columns(
         entry["measured_at"] = datetime.now(UTC).isoformat()
         _write(path, entry)
     own = {"peak_matmul_flops": float(entry["flops"]), "peak_matmul_n": int(entry["n"]), "peak_matmul_cached": cached}
-    return {**own, "machine_peak_flops": best_measured(key), "theoretical_peak_flops": theory}
+    best = max(own["peak_matmul_flops"], best_measured(key))  # its own too, should the cache be read-only
+    return {**own, "machine_peak_flops": best, "theoretical_peak_flops": theory, "peak_threads": key["threads"]}
 
 
 def best_measured(key: dict) -> float:
@@ -97,9 +101,26 @@ def theoretical_peak(threads: int) -> float:
     if not flags or not mhz:
         return math.nan
     lanes = 16 if "avx512f" in flags else 8 if "avx" in flags else 4
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = physical_cores()
     cores = min(cores, threads) if threads > 0 else cores
     return float(cores * FMA_UNITS * lanes * (2 if "fma" in flags else 1) * mhz * 1e6)
+
+
+def physical_cores() -> int:
+    """Cores this process may run on, hyper-threads counted once: distinct (physical id, core id) of the
+    CPUs in its affinity set, as /proc/cpuinfo gives them (the logical count where it does not)."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    try:
+        blocks = Path("/proc/cpuinfo").read_text().strip().split("\n\n")
+    except OSError:
+        return len(allowed)
+    cores = set()
+    for block in blocks:
+        f = {k.strip(): v.strip() for k, v in (ln.split(":", 1) for ln in block.splitlines() if ":" in ln)}
+        if "processor" not in f or "core id" not in f or int(f["processor"]) not in allowed:
+            continue
+        cores.add((f.get("physical id", "0"), f["core id"]))
+    return len(cores) or len(allowed)
 
 
 def cpu_flags_and_mhz() -> tuple[set[str], float]:

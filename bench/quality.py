@@ -25,7 +25,7 @@ import pandas as pd
 from bench.data import load_dataset
 from bench.errors import BenchError
 from bench.results import load_table, table_path, write_table_atomic
-from bench.variants import get_variant
+from bench.variants import VARIANTS, get_variant
 
 BIASED_BELOW = 2048
 FID_COLUMNS = ("fid", "kid_mean", "kid_std", "fid_n_fake", "fid_n_real", "fid_extractor", "fid_runtime", "fid_biased")
@@ -157,8 +157,9 @@ def coverage_for(results_dir: Path, dataset: str, data_dir: str | None, runs: li
     if dataset not in MNIST_LIKE:
         reason = no_coverage(f"no classifier for {dataset} (coverage needs MNIST-like data)")
         return {r.run_id: reason for r in runs}
+    conditional = {r.run_id: r.variant in VARIANTS and get_variant(r.variant).g_conditional for r in runs}
     jobs = [{"run_id": r.run_id, "samples": str(_samples(results_dir, r.run_id)), "dataset": dataset,
-             "data_dir": data_dir, "conditional": get_variant(r.variant).g_conditional} for r in runs]  # fmt: skip
+             "data_dir": data_dir, "conditional": conditional[r.run_id]} for r in runs]  # fmt: skip
     try:
         if session is not None:
             from bench.quality_cluster import coverage_on_cluster

@@ -24,7 +24,8 @@ Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
              d_test_accuracy (ssgan)
   env        python_version, numpy_version, <framework>_version (each registered one), framework_version, cpu_model,
              cpu_count, gpu_name, git_commit, hostname, platform, started_at, finished_at, wall_s,
-             peak_matmul_flops, peak_matmul_n, peak_matmul_cached, machine_peak_flops, theoretical_peak_flops
+             peak_matmul_flops, peak_matmul_n, peak_matmul_cached, machine_peak_flops, theoretical_peak_flops,
+             peak_threads
   placement  executor (local | ray), node, attempt
 Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | timed), loss_d,
   loss_g, grad_norm_d, grad_norm_g. Schema of `intervals`: run_id, interval, steps, seconds,
@@ -102,6 +103,7 @@ RUN_COLUMNS = {
     "machine_peak_flops": "best matmul FLOP/s measured by any framework on this machine/device/threads so far "
     "(the report takes the best over its rows)",
     "theoretical_peak_flops": "CPU: vector lanes x 2 (FMA) x 2 FMA units x cores x clock; NaN on a GPU",
+    "peak_threads": "the thread count the peaks are keyed on: the one asked for (0: default); 0 on a GPU",
     "executor": "where the run executed: local (this machine) or ray (a Ray cluster)",
     "node": "host (and Ray node id) that ran the worker; empty for a run that never started",
     "attempt": "which attempt was recorded: 1, or more when Ray retried the run after losing its node",

@@ -96,7 +96,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     }
     # The matmul peak runs last: its large matrices must not count in the run's memory figures.
     measure = getattr(runtime, "matmul_seconds", None)
-    row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, measure))
+    row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, measure, spec.threads))
     row.update(flop_columns(variant, arch, batch, row))
     return row
 

@@ -88,17 +88,17 @@ def bare_torch(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bo
             with torch.no_grad():
                 fake = tr.G(zin)
             loss = d_loss(v.objective, tr.D(x), tr.D(fake), y, torch.ones(batch, device=dev), g)
-            if tr.facts["gp"]:
-                loss = loss + 10.0 * tr.penalty(tr.D, x, fake, torch.rand(batch, device=dev))
+            if tr.objective.gp:
+                loss = loss + tr.objective.gp_lambda * tr.penalty_fn(tr.D, x, fake, torch.rand(batch, device=dev))
             tr.opt_d.zero_grad(set_to_none=True)
             loss.backward()
             if norms:
                 grad_norm(tr.D.parameters())
             tr.opt_d.step()
-            if tr.facts["clip"]:
+            if tr.objective.clip:
                 with torch.no_grad():
                     for p in tr.D.parameters():
-                        p.clamp_(-0.01, 0.01)
+                        p.clamp_(-tr.objective.clip, tr.objective.clip)
         zin, g = noise(batch)
         tr.D.requires_grad_(False)
         lg = g_loss(v.objective, tr.D(tr.G(zin)), g)
@@ -153,14 +153,14 @@ def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool)
             fake = tr.G(zin, training=True)
             with tf.GradientTape() as tape:
                 loss = d_loss(v.objective, tr.D(x, training=True), tr.D(fake, training=True), y, tf.ones(batch), g)
-                if tr.facts["gp"]:
-                    loss = loss + 10.0 * gradient_penalty(tr.D, x, fake, tf.random.uniform((batch,)))
+                if tr.objective.gp:
+                    loss = loss + tr.objective.gp_lambda * gradient_penalty(tr.D, x, fake, tf.random.uniform((batch,)))
             grads = tape.gradient(loss, tr.D.trainable_variables)
             kept.extend([tf.linalg.global_norm(grads)] if norms else [])
             tr.opt_d.apply(grads)
-            if tr.facts["clip"]:
+            if tr.objective.clip:
                 for w in tr.D.trainable_variables:
-                    w.assign(tf.clip_by_value(w, -0.01, 0.01))
+                    w.assign(tf.clip_by_value(w, -tr.objective.clip, tr.objective.clip))
         zin, g = noise(batch)
         with tf.GradientTape() as tape:
             lg = g_loss(v.objective, tr.D(tr.G(zin, training=True), training=True), g)

@@ -48,3 +48,18 @@ def test_benchmarks_are_not_part_of_the_test_run():
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert config["testpaths"] == ["tests"]
     assert not list((REPO / "tests").glob("**/bench_*.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("variant", "framework"), [("wgan-gp", "torch"), ("wgan", "tf")])
+def test_overhead_benchmark_runs_its_bare_loops(variant, framework):
+    """benchmarks/overhead.py end to end on the objectives with a penalty (torch) and clipping (tf), a
+    few tiny rounds: its bare loops read the trainer's objective, so a refactor cannot silently break them."""
+    cmd = [sys.executable, str(REPO / "benchmarks" / "overhead.py"), "--variants", variant, "--frameworks", framework,
+           "--steps", "2", "--rounds", "2", "--max-rounds", "2", "--batch-size", "4", "--threads", "1"]  # fmt: skip
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    line = next(ln for ln in p.stdout.splitlines() if ln.startswith(variant))
+    assert "failed" not in line and "CI not narrowed" in line  # two rounds cannot narrow a 95% interval

@@ -70,6 +70,24 @@ def test_auto_takes_the_fastest_accurate_runtime_and_saves_the_choice(tmp_path, 
     assert runtimes.choose(runtimes.torch.device("meta"), 32, print) == ("torch", {})  # not a CPU: torch only
 
 
+def test_a_failing_or_inaccurate_runtime_is_never_chosen(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    cpu = runtimes.torch.device("cpu")
+
+    def broken(name, device):
+        if name == "openvino":
+            raise RuntimeError("no CPU plugin")
+        return lambda x: np.zeros((len(x), 2048), np.float32) + (0.0 if name == "torch" else 1.0)
+
+    monkeypatch.setattr(runtimes, "make_runner", broken)
+    monkeypatch.setattr(runtimes.inception, "load_scripted", lambda: lambda t: runtimes.torch.ones(len(t), 2048))
+    got = runtimes.measure(["torch", "openvino"], cpu, 8, rounds=1)
+    assert got["openvino"]["error"] == "RuntimeError: no CPU plugin" and got["openvino"]["images_per_s"] == 0.0
+    assert got["torch"]["max_rel_diff"] == 1.0  # zeros against ones: inaccurate too
+    monkeypatch.setattr(runtimes, "installed", lambda: ["torch", "openvino"])
+    assert runtimes.choose(cpu, 8, print)[0] == "torch"  # none accurate: the PyTorch path, with a log line
+
+
 @pytest.mark.slow
 def test_auto_measures_once_and_records_the_runtime(tmp_path, monkeypatch):
     """A real measurement in the evaluator child: the choice is one of the installed runtimes, it is

@@ -68,17 +68,17 @@ def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
         return [2.0, 1.0, 3.0]
 
     info = {"framework_version": "9.9", "threads": 2}
-    first = peak_columns("torch", info, "cpu", measure)
-    again = peak_columns("torch", info, "cpu", measure)
+    first = peak_columns("torch", info, "cpu", measure, 2)
+    again = peak_columns("torch", info, "cpu", measure, 2)
     n = calls[0][1]
     assert len(calls) == 1 and first["peak_matmul_flops"] == again["peak_matmul_flops"] == 2 * n**3 / 2.0
     assert (first["peak_matmul_cached"], again["peak_matmul_cached"]) == (False, True)
-    peak_columns("torch", {**info, "threads": 1}, "cpu", measure)  # other threads: another entry
+    peak_columns("torch", info, "cpu", measure, 1)  # other threads asked for: another entry
     assert len(calls) == 2 and len(list(peak_dir().glob("*.json"))) == 2
     entry = json.loads(next(peak_dir().glob("*.json")).read_text())
     assert entry["framework"] == "torch" and entry["n"] == n
     monkeypatch.setenv("BENCH_PEAK", "0")
-    assert math.isnan(peak_columns("tf", info, "cpu", measure)["peak_matmul_flops"]) and len(calls) == 2
+    assert math.isnan(peak_columns("tf", info, "cpu", measure, 2)["peak_matmul_flops"]) and len(calls) == 2
 
 
 def test_flop_columns_of_a_run_row():
@@ -97,16 +97,17 @@ def test_machine_peak_is_the_best_framework_on_the_same_machine_device_and_threa
     """The issue's case: PyTorch's matmul half TensorFlow's; both runs divide by TensorFlow's."""
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
     slow, fast = (lambda d, n, r: [2.0 * n**3 / 5e10]), (lambda d, n, r: [2.0 * n**3 / 1e11])
-    tf = peak_columns("tf", {"framework_version": "2", "threads": 2}, "cpu", fast)
-    torch = peak_columns("torch", {"framework_version": "9", "threads": 2}, "cpu", slow)
-    other_threads = peak_columns("torch", {"framework_version": "9", "threads": 1}, "cpu", slow)
+    # what each framework reports for the same default differs (TF 0, PyTorch its pool): the key is the request
+    tf = peak_columns("tf", {"framework_version": "2", "threads": 0}, "cpu", fast, 0)
+    torch = peak_columns("torch", {"framework_version": "9", "threads": 2}, "cpu", slow, 0)
+    other_threads = peak_columns("torch", {"framework_version": "9", "threads": 1}, "cpu", slow, 1)
     assert math.isclose(torch["peak_matmul_flops"], 5e10) and math.isclose(torch["machine_peak_flops"], 1e11)
     assert math.isclose(tf["machine_peak_flops"], 1e11) and math.isclose(other_threads["machine_peak_flops"], 5e10)
 
 
 def test_theoretical_peak_from_the_cpu(monkeypatch):
     monkeypatch.setattr(peak, "cpu_flags_and_mhz", lambda: ({"avx", "avx2", "fma"}, 2500.0))
-    monkeypatch.setattr(peak.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(peak, "physical_cores", lambda: 4)
     assert peak.theoretical_peak(0) == 4 * 2 * 8 * 2 * 2500e6  # cores x FMA units x lanes x FMA x clock
     assert peak.theoretical_peak(2) == 2 * 2 * 8 * 2 * 2500e6
     monkeypatch.setattr(peak, "cpu_flags_and_mhz", lambda: ({"avx512f", "fma"}, 2000.0))
@@ -115,13 +116,25 @@ def test_theoretical_peak_from_the_cpu(monkeypatch):
     assert math.isnan(peak.theoretical_peak(1))
 
 
+def test_physical_cores_count_hyperthreads_once(monkeypatch, tmp_path):
+    info = "\n\n".join(f"processor\t: {i}\nphysical id\t: 0\ncore id\t\t: {i % 2}" for i in range(4))
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(info)
+    real_path = peak.Path
+    monkeypatch.setattr(peak, "Path", lambda p: fake if p == "/proc/cpuinfo" else real_path(p))
+    monkeypatch.setattr(peak.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert peak.physical_cores() == 2  # 4 logical CPUs, 2 cores with 2 threads each
+    monkeypatch.setattr(peak.os, "sched_getaffinity", lambda pid: {0})
+    assert peak.physical_cores() == 1
+
+
 def test_report_divides_every_framework_by_one_peak():
     """A throughput sweep over two frameworks: one peak per machine, utilisation ordered as FLOP/s."""
     rows = []
     for batch, (f_torch, f_tf) in {32: (3.0e10, 4.0e10), 64: (4.5e10, 4.2e10)}.items():
         rows.append({"framework": "torch", "batch_size": batch, "flops_per_s": f_torch, "peak_matmul_flops": 5e10})
         rows.append({"framework": "tf", "batch_size": batch, "flops_per_s": f_tf, "peak_matmul_flops": 9.75e10})
-    runs = pd.DataFrame(rows).assign(hostname="h", cpu_model="c", device="cpu", gpu_name="", threads=0)
+    runs = pd.DataFrame(rows).assign(hostname="h", cpu_model="c", device="cpu", gpu_name="", peak_threads=0)
     out = with_machine_peak(runs)
     assert set(out["machine_peak_flops"]) == {9.75e10}
     for _, g in out.groupby("batch_size"):

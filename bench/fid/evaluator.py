@@ -246,14 +246,15 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
 
 def pick_runtime(req: dict, log: Callable[[str], None]) -> tuple[str, dict]:
     """The request's runtime, or for "auto" the measured choice for this machine (torch for torch-fidelity)."""
+    if req["runtime"] != "auto":
+        return req["runtime"], {}
     forced = os.environ.get("BENCH_FID_RUNTIME", "auto")
-    if req["runtime"] != "auto" or forced != "auto":
-        name = req["runtime"] if req["runtime"] != "auto" else forced
-        if name not in RUNTIMES:
-            raise BenchError(f"BENCH_FID_RUNTIME={name!r} is not a runtime; choose from auto, {', '.join(RUNTIMES)}")
-        return name, {}
-    if req["extractor"] != DEFAULTS["extractor"]:
-        return "torch", {}
+    if forced not in ("auto", *RUNTIMES):
+        raise BenchError(f"BENCH_FID_RUNTIME={forced!r} is not a runtime; choose from auto, {', '.join(RUNTIMES)}")
+    if req["extractor"] != DEFAULTS["extractor"] or req["device"] != "cpu":
+        return "torch", {}  # torch-fidelity and GPUs have the PyTorch path only; the override is for CPUs
+    if forced != "auto":
+        return forced, {}
     from bench.fid import runtimes
     from bench.fid.inception import resolve_device
 

@@ -287,17 +287,19 @@ def _shadow_dependents(arch: Arch) -> set[str]:
 
 # -- a whole variant -------------------------------------------------------------------------------
 def pair(dumps: dict[str, Dump]) -> tuple[Dump, Dump]:
-    """(reference's dump, the other framework's): the two a level compares."""
+    """(reference's dump, the other framework's): the two a level compares, reference first."""
     ref, other = dumps
     return dumps[ref], dumps[other]
 
 
 def compare_variant(name: str, dumps: dict[str, Dump | str], job: Job) -> list[Row]:
-    """Rows for every level the job ran and every framework against the reference (its dump first in
-    `dumps`); a worker error fails the rows of its pair with its reason."""
-    ref, *others = dumps
+    """Rows for every level the job ran and every other framework against the reference
+    (bench/frameworks.py REFERENCE); a worker error fails the rows of its pair with its reason."""
+    ref = frameworks.REFERENCE
+    if ref not in dumps:
+        raise ValueError(f"parity needs the reference framework's dump ({ref}); got {', '.join(dumps)}")
     rows = []
-    for fw in others:
+    for fw in (f for f in dumps if f != ref):
         for row in compare_pair(name, {ref: dumps[ref], fw: dumps[fw]}, job):
             row.framework = fw
             rows.append(row)

@@ -59,7 +59,7 @@ def load_report_data(results_dir: Path) -> ReportData:
     return ReportData(results_dir, with_machine_peak(normalise(runs)), steps, intervals, parity, fid_floor)
 
 
-MACHINE = ["hostname", "cpu_model", "device", "gpu_name", "threads"]
+MACHINE = ["hostname", "cpu_model", "device", "gpu_name", "peak_threads"]
 
 
 def with_machine_peak(runs: pd.DataFrame) -> pd.DataFrame:
@@ -67,7 +67,7 @@ def with_machine_peak(runs: pd.DataFrame) -> pd.DataFrame:
     own figures and what each run saw), and FLOP utilisation recomputed against it (bench/peak.py)."""
     if "peak_matmul_flops" not in runs or "flops_per_s" not in runs:
         return runs
-    keys = [c for c in MACHINE if c in runs]
+    keys = [c for c in MACHINE if c in runs] or [c for c in ("hostname", "cpu_model", "device") if c in runs]
     measured = runs[["peak_matmul_flops", "machine_peak_flops"]] if "machine_peak_flops" in runs else None
     best = (measured.max(axis=1) if measured is not None else runs["peak_matmul_flops"]).astype(float)
     grouped = best.groupby([runs[k].astype(str) for k in keys]).transform("max") if keys else best.max()
