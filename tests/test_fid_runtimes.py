@@ -37,18 +37,24 @@ def test_onnx_runtimes_are_installed_where_the_extra_is():
     assert "onnxruntime" in runtimes.installed() or "openvino" in runtimes.installed()
 
 
-@pytest.mark.parametrize("name", ["torch", *OTHERS])
-def test_features_and_fid_match_the_torchscript_network(name, images, reference):
-    ext = FeatureExtractor(batch_size=4, runtime=name)  # batch 4: a ragged last batch of 2
+@pytest.fixture(scope="module")
+def torch_fid(images):
+    """The PyTorch path's FID of the grey set against the RGB set's statistics, and those statistics."""
     torch_path = FeatureExtractor(batch_size=4)
+    real = torch_path(images[1]).astype(np.float64)
+    mu, sigma = real.mean(0), np.cov(real, rowvar=False)
+    return fid_from_features(mu, sigma, torch_path(images[0])), mu, sigma
+
+
+@pytest.mark.parametrize("name", ["torch", *OTHERS])
+def test_features_and_fid_match_the_torchscript_network(name, images, reference, torch_fid):
+    ext = FeatureExtractor(batch_size=4, runtime=name)  # batch 4: a ragged last batch of 2
     for x, ref in zip(images, reference, strict=True):
         feats = ext(x)
         assert feats.shape == ref.shape and feats.dtype == np.float32
         assert np.abs(feats - ref).max() / np.abs(ref).max() <= runtimes.TOLERANCE
-    real, fake = torch_path(images[1]), images[0]
-    mu, sigma = real.astype(np.float64).mean(0), np.cov(real.astype(np.float64), rowvar=False)
-    fid_torch = fid_from_features(mu, sigma, torch_path(fake))
-    fid_here = fid_from_features(mu, sigma, ext(fake))
+    fid_torch, mu, sigma = torch_fid
+    fid_here = fid_from_features(mu, sigma, ext(images[0]))
     assert abs(fid_here - fid_torch) <= 1e-6 * abs(fid_torch)
 
 

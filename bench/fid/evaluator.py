@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import subprocess
 import sys
@@ -228,7 +229,9 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
             log(f"fid: {tag} {fake}: error: {e}")
             continue
         results.append(dict({"fake": str(fake)}, **entry, seconds=time.perf_counter() - t0))
-        log(f"fid: {tag} {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {time.perf_counter() - t0:.1f} s")
+        left = (len(req["fake"]) - i) * len(feats) / (extract.speed() or math.inf)  # sets of this size to come
+        log(f"fid: {tag} {fake}: FID {entry['fid']:.4f}, {len(feats)} images, {time.perf_counter() - t0:.1f} s"
+            + (f"; about {left / 60:.0f} min left" if i < len(req["fake"]) else ""))  # fmt: skip
     return {
         "real": str(req["real"]),
         "n_real": n_real,
