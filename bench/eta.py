@@ -33,6 +33,9 @@ PRIOR_FIXED_S = 20.0  # a CPU run's process start, imports, build and samples, b
 PRIOR_RATE = {"cpu": 2e10, "gpu": 1e12}  # FLOP/s of a GAN step before any run is seen, without a peak
 PRIOR_SHARE = 0.3  # before any run is seen: this share of the machine's peak (measured, else theoretical)
 PRIOR_FID_RATE = {"cpu": 8.0, "gpu": 300.0}  # Inception images/s before the extractor was measured
+# Scoring one set besides extraction: FID's 2048x2048 matrix square root, KID's 100 subsets, loading;
+# 19 s per set of 1,024 in the `all` suite on a 2-core AVX2 CPU (120 s a set, 101 s of it extraction).
+SCORE_S = 18.0
 MEASURED = ("ok", "diverged")
 
 
@@ -164,9 +167,12 @@ def fid_rate(device: str) -> tuple[float, str]:
 
 
 def fid_s(specs: list[RunSpec]) -> float:
+    """Extraction (images over the measured speed) plus the scoring of each set: every run's and the floor."""
     if not specs:
         return 0.0
-    return fid_images(specs) / fid_rate(specs[0].device)[0]
+    datasets = {s.dataset or get_variant(s.variant).dataset for s in specs if s.fid_samples}
+    sets = sum(1 for s in specs if s.fid_samples) + len(datasets)
+    return fid_images(specs) / fid_rate(specs[0].device)[0] + sets * SCORE_S
 
 
 def clock(seconds: float) -> str:
