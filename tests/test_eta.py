@@ -81,11 +81,12 @@ def test_clock():
     assert (eta.clock(5), eta.clock(125.9), eta.clock(3 * 3600 + 61)) == ("0m05s", "2m05s", "3h01m")
 
 
-@pytest.mark.skipif(not RECORDED.exists(), reason="recorded runs not present")
 def test_within_30_percent_after_the_first_quarter_of_a_recorded_all_suite():
-    """Replay a real `all` suite (its rows, in run order): after a quarter of the runs have finished,
-    the predicted training time of the rest is within 30% of what they took."""
+    """Replay a real `all` suite (tests/fixtures/all_suite_runs.csv: its rows in run order, `seconds` as
+    the orchestrator saw each run end to end; 2-core AVX2 CPU, 2026-12-02): after a quarter of the
+    runs that trained have finished, the predicted training time of the rest is within 30% of theirs."""
     runs = pd.read_csv(RECORDED)
+    runs = runs[runs["status"].isin(["ok", "diverged"])].reset_index(drop=True)  # skipped ones cost nothing
     specs = [RunSpec(r.variant, r.framework, steps=int(r.steps), warmup=int(r.warmup), batch_size=int(r.batch_size),
                      mode=r.mode) for r in runs.itertuples()]  # fmt: skip
     quarter = len(runs) // 4
