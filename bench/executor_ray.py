@@ -240,11 +240,11 @@ def _drive(ray, task, counter, runnable, whole: float, results_dir: Path, progre
                 head, spec = queue.pop(0)
                 job = worker_job(spec, whole)
                 ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, counter)
-                live[ref] = (head, spec)
+                live[ref] = (head, spec, time.monotonic())  # the start, for the backstop
                 progress.started(spec)
             done, _ = ray.wait(list(live), num_returns=1, timeout=POLL_S)
             for ref in done:
-                head, spec = live.pop(ref)
+                head, spec, _ = live.pop(ref)
                 rows.append(_finish(ray, ref, spec, results_dir))
                 progress.finished(spec, rows[-1])
                 where = rows[-1]["node"] + (f", attempt {rows[-1]['attempt']}" if rows[-1]["attempt"] > 1 else "")
