@@ -27,7 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.data.paths import cache_root, temp_name
+from bench.data.paths import cache_root, write_cache_json
 from bench.environment import cpu_model
 
 FMA_UNITS = 2  # per core: what current x86 server cores have (Linux does not tell; a few AVX-512 parts have 1)
@@ -146,11 +146,4 @@ def _read(path: Path) -> dict | None:
 
 
 def _write(path: Path, entry: dict) -> None:
-    """Atomic write; a read-only cache only costs a re-measurement next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_name(path)
-        tmp.write_text(json.dumps(entry, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    write_cache_json(path, entry)

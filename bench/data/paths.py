@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def cache_root() -> Path:
 def dataset_cache_dir(name: str) -> Path:
     """Downloads and extracted archives of dataset `name` go here."""
     return cache_root() / "datasets" / name
+
+
+def write_cache_json(path: Path, data: dict) -> None:
+    """Atomic JSON write into a cache; a cache that cannot be written only costs a re-measurement later."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_name(path)
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def temp_name(path: Path) -> Path:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.data.paths import cache_root, temp_name
+from bench.data.paths import cache_root, temp_name, write_cache_json
 from bench.environment import cpu_model
 from bench.errors import BenchError
 from bench.fid import inception
@@ -162,13 +162,7 @@ def choose(device: torch.device, batch_size: int, log: Callable[[str], None]) ->
         log(f"fid: no runtime within {TOLERANCE:g} of the TorchScript network here ({measured}); using torch")
     best = max(accurate, key=lambda r: accurate[r]["images_per_s"]) if accurate else "torch"
     saved = {"runtime": best, "host": socket.gethostname(), "measured": measured, "tolerance": TOLERANCE}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_name(path)
-        tmp.write_text(json.dumps(saved, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache costs a re-measurement next time
+    write_cache_json(path, saved)
     return best, saved
 
 
