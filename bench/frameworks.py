@@ -73,7 +73,12 @@ def _tf_cache(cache: Path | None, cold: Path) -> dict[str, str]:
     return {"TF_XLA_FLAGS": f"--tf_xla_persistent_cache_directory={cache}"} if cache else {}
 
 
-COMPILE_CACHE_ENV = {"torch": _torch_cache, "tf": _tf_cache}
+def _jax_cache(cache: Path | None, cold: Path) -> dict[str, str]:
+    """JAX's persistent compilation cache directory (read from the environment at import)."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(cache)} if cache else {}
+
+
+COMPILE_CACHE_ENV = {"torch": _torch_cache, "tf": _tf_cache, "jax": _jax_cache}
 REGISTRY: dict[str, Framework] = {
     f.name: f
     for f in (
@@ -88,6 +93,10 @@ REGISTRY: dict[str, Framework] = {
                           "running_var": "moving_variance"}),
                   env={"KERAS_BACKEND": "tensorflow"}, thread_vars=("TF_NUM_INTRAOP_THREADS",),
                   interop_var="TF_NUM_INTEROP_THREADS", cache_dir="tf-xla"),
+        Framework("jax", "JAX", "jax", ("jax",), "jax", ("jit", "eager"), "#009E73", "..",
+                  Layout({"dense": (0, 1), "conv": (0, 1, 2, 3), "convt": (0, 1, 3, 2)}, "kernel",
+                         {"weight": "scale", "running_mean": "mean", "running_var": "var"}),
+                  cache_dir="jax"),
     )
 }  # fmt: skip
 REFERENCE = "torch"  # parity and the report's ratios compare every framework with this one

@@ -142,8 +142,10 @@ def main(argv: list[str]) -> int:
         t0 = time.perf_counter()
         try:
             save_atomic(outdir / f"{name}.npz", run_variant(fw, name, job, modules))
+            (outdir / f"{name}.error").unlink(missing_ok=True)  # a kept --workdir may hold an earlier failure
         except Exception as e:  # one variant's failure becomes its rows' reason; the others still run
             traceback.print_exc()
+            (outdir / f"{name}.npz").unlink(missing_ok=True)
             (outdir / f"{name}.error").write_text(f"{type(e).__name__}: {str(e).strip()[:300]}")
             failed += 1
         print(f"PARITY {fw} {name} done in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -1,0 +1,253 @@
+"""One GAN training step in JAX, compiled whole with `jax.jit`, fed with the harness's arrays.
+
+A step is n_critic D updates (fresh real batch and noise each, unrolled in the trace), then one G
+update against the just-updated D: bench/step.py's control flow, as in the other frameworks. JAX is
+functional, so the trainer keeps its state (parameters, BN statistics, Optax states, the dropout key)
+in attributes that the primitives read and replace; `_pure_step` sets them from its arguments, runs
+`step_body` and returns them, which is what `jax.jit` traces. Gradients come from `jax.value_and_grad`
+over one network's parameters; the BN statistics a forward pass moves come back as auxiliary outputs.
+Modes: `jit` (the default) and `eager` (the same code, op by op).
+
+Dropout masks come from a key derived from the run's framework seed (jax.random.key(seed)), split
+once per dropout forward; nothing else is random here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bench.convert import to_canonical
+from bench.inputs import StepInputs
+from bench.spec import Arch, Variant
+from bench.step import GanStep
+from bench.variants import objective
+from impls_jax import runtime
+from impls_jax.losses import d_loss_terms, g_loss
+from impls_jax.models import build_models, export_weights, load_weights
+from impls_jax.optim import make_optimizer, optimizer_state
+
+METRICS = ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g")
+MODES = ("jit", "eager")
+Array = Any
+
+
+class Trainer(GanStep):
+    def __init__(
+        self,
+        variant: Variant,
+        arch: Arch,
+        weights: dict[str, np.ndarray],
+        device: str = "cpu",
+        mode: str = "jit",
+        dropout: bool = True,
+        seed: int = 0,
+        dtype: str = "float32",
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"JAX mode {mode!r} is not supported (supported: {', '.join(MODES)})")
+        if dtype == "float64":  # parity checks only: JAX needs 64-bit types switched on first
+            jax.config.update("jax_enable_x64", True)
+        self.variant, self.arch, self.mode = variant, arch, mode
+        self.device = device
+        self.dev = runtime.jax_device(device)
+        self.dtype = jnp.dtype(dtype)
+        self.objective = objective(variant)
+        self.G, self.D = build_models(arch, dropout, dtype)
+        self.load(weights)
+        self.tx = {"G": make_optimizer(variant.optimizer), "D": make_optimizer(variant.optimizer)}
+        self.opt_state = {net: self.tx[net].init(self._net(net).params) for net in ("G", "D")}
+        self.key = jax.device_put(jax.random.key(seed), self.dev)
+        donate = (0,) if device != "cpu" else ()  # XLA's CPU backend cannot reuse donated buffers
+        self._step = self._pure_step if mode == "eager" else jax.jit(self._pure_step, donate_argnums=donate)
+
+    def _c(self, a: np.ndarray) -> Array:
+        return jax.device_put(np.asarray(a, self.dtype) if a.dtype.kind == "f" else a, self.dev)
+
+    def _net(self, net: str):
+        return self.D if net == "D" else self.G
+
+    def _g_input(self, z: Array, g: Array) -> Array:
+        if self.variant.g_conditional:
+            return jnp.concatenate([z, jax.nn.one_hot(g, self.objective.n_classes, dtype=z.dtype)], 1)
+        return z
+
+    def _key(self, net) -> Array | None:
+        """A fresh dropout key for a forward pass of `net` (None when it has no dropout)."""
+        if not net.has_dropout:
+            return None
+        self.key, sub = jax.random.split(self.key)
+        return sub
+
+    # -- the state jit threads through a step -------------------------------------------------
+    def _state(self) -> dict:
+        return {"params": (self.G.params, self.D.params), "opt": dict(self.opt_state), **self._moving()}
+
+    def _set_state(self, state: dict) -> None:
+        self.G.params, self.D.params = state["params"]
+        self.opt_state = dict(state["opt"])
+        self._set_moving(state)
+
+    def _moving(self) -> dict:
+        """What a forward pass changes: BN statistics and the dropout key."""
+        return {"stats": (self.G.stats, self.D.stats), "key": self.key}
+
+    def _set_moving(self, moving: dict) -> None:
+        (self.G.stats, self.D.stats), self.key = moving["stats"], moving["key"]
+
+    def _pure_step(self, state: dict, *args: Array) -> tuple[dict, dict[str, Array]]:
+        """step_body as a pure function of the state: what jax.jit traces."""
+        saved = self._state()
+        self._set_state(state)
+        try:
+            out = self.step_body(*args)
+            return self._state(), out
+        finally:
+            self._set_state(saved)  # the attributes never keep the trace's values
+
+    def _grad(self, net: str, loss_fn: Callable[[], Any]) -> tuple[Any, dict]:
+        """((loss_fn's value, its aux), gradients) over `net`'s parameters; forward side effects kept."""
+        model = self._net(net)
+        params = model.params
+
+        def f(p):
+            model.params = p
+            value, aux = loss_fn()
+            return value, (aux, self._moving())
+
+        try:
+            (value, (aux, moving)), grads = jax.value_and_grad(f, has_aux=True)(params)
+        finally:
+            model.params = params
+        self._set_moving(moving)
+        return (value, aux), grads
+
+    # -- the step: bench/step.py's control flow over these primitives --------------------------
+    def train_step(self, inp: StepInputs) -> dict[str, Array]:
+        args = (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps, inp.z_g, inp.g_g)
+        state, out = self._step(self._state(), *(self._c(a) for a in args))
+        self._set_state(state)
+        return out
+
+    def fake_for_d(self, z: Array, g: Array) -> Array:
+        return jax.lax.stop_gradient(self.G(self._g_input(z, g), True, self._key(self.G)))
+
+    def g_images(self, z: Array, g: Array) -> Array:
+        return self.G(self._g_input(z, g), True, self._key(self.G))
+
+    def d_outputs(self, x: Array) -> Array:
+        return self.D(x, True, self._key(self.D))
+
+    def loss_terms(self, d_real, d_fake, y, mask, g) -> dict[str, Array]:
+        return d_loss_terms(self.variant.objective, d_real, d_fake, y, mask, g)
+
+    def g_loss_of(self, d_fake: Array, g: Array) -> Array:
+        return g_loss(self.variant.objective, d_fake, g)
+
+    def penalty(self, x: Array, fake: Array, eps: Array) -> Array:
+        value, moving = gradient_penalty(lambda xh: (self.d_outputs(xh), self._moving()), x, fake, eps)
+        self._set_moving(moving)  # D's BN statistics moved on xhat, as in the other frameworks
+        return value
+
+    def update(self, net: str, loss_fn) -> tuple[Array, Array]:
+        """Gradients over `net`'s parameters only (the other network is a constant), Optax's update."""
+        (loss, _), grads = self._grad(net, lambda: (loss_fn(), None))
+        model = self._net(net)
+        updates, self.opt_state[net] = self.tx[net].update(grads, self.opt_state[net], model.params)
+        model.params = optax.apply_updates(model.params, updates)
+        return loss, optax.global_norm(grads)
+
+    def clip_weights(self, net: str, clip: float) -> None:
+        model = self._net(net)
+        model.params = jax.tree_util.tree_map(lambda a: jnp.clip(a, -clip, clip), model.params)
+
+    def mean(self, values: list[Array]) -> Array:
+        return jnp.mean(jnp.stack(values))
+
+    # -- results --------------------------------------------------------------------------------
+    def fetch(self, outs: list[dict[str, Array]]) -> list[dict[str, float]]:
+        """Bring a list of step outputs to the host (one transfer for all of them)."""
+        host = jax.device_get(outs)
+        return [{k: float(o[k]) for k in METRICS} for o in host]
+
+    def sync(self) -> None:
+        jax.block_until_ready(self._state())
+
+    def generate(self, z: np.ndarray, labels: np.ndarray, batch: int = 256) -> np.ndarray:
+        """G's images (N, H, W, C) in inference mode (BN running statistics)."""
+        out = [
+            np.asarray(self.G(self._g_input(self._c(z[i : i + batch]), self._c(labels[i : i + batch])), False))
+            for i in range(0, len(z), batch)
+        ]
+        return np.concatenate(out)
+
+    def d_logits(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
+        """D's logits in inference mode, for classification accuracy (ssgan)."""
+        return np.concatenate([np.asarray(self.D(self._c(x[i : i + batch]), False)) for i in range(0, len(x), batch)])
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        return export_weights(self.G, self.D, self.arch)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return {**optimizer_state(self.opt_state["G"], "G"), **optimizer_state(self.opt_state["D"], "D")}
+
+    # -- parity hooks: what an update computes, on given inputs, without applying it ------------
+    def load(self, weights: dict[str, np.ndarray]) -> None:
+        """Put canonical weights (BN running statistics included) back; optimiser state is kept."""
+        load_weights(self.G, self.D, self.arch, weights)
+        for net in (self.G, self.D):
+            net.params, net.stats = jax.device_put((net.params, net.stats), self.dev)
+
+    def forward(self, z: np.ndarray, labels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """G(z) (N, H, W, C) and D(x) in training mode: batch statistics, running statistics move."""
+        fake = self.G(self._g_input(self._c(z), self._c(labels)), True, self._key(self.G))
+        return np.asarray(fake), np.asarray(self.D(self._c(x), True, self._key(self.D)))
+
+    def d_grads(self, inp: StepInputs, i: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """D's loss terms and canonical gradients for critic update `i` of `inp`, as d_update sees them."""
+        args = [self._c(a[i]) for a in (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps)]
+
+        def loss():
+            terms = self.d_terms(*args)
+            return sum(terms.values()), terms
+
+        (_, terms), grads = self._grad("D", loss)
+        return _floats(terms), self._canonical("D", grads)
+
+    def g_grads(self, inp: StepInputs) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """G's loss and canonical gradients for the G update of `inp` (against the current D)."""
+        (loss, _), grads = self._grad("G", lambda: (self.g_loss_value(self._c(inp.z_g), self._c(inp.g_g)), None))
+        return _floats({"g": loss}), self._canonical("G", grads)
+
+    def _canonical(self, prefix: str, grads: dict) -> dict[str, np.ndarray]:
+        named = {
+            f"{prefix}.{layer}.{leaf}": np.asarray(a) for layer, leaves in grads.items() for leaf, a in leaves.items()
+        }
+        return to_canonical("jax", self.arch, named)
+
+
+def _floats(terms: dict[str, Array]) -> dict[str, float]:
+    return {k: float(v) for k, v in terms.items()}
+
+
+def gradient_penalty(D: Callable[[Array], tuple[Array, Any]], x: Array, fake: Array, eps: Array) -> tuple[Array, Any]:
+    """mean((||grad_xhat D(xhat)||_2 - 1)^2), xhat = eps x + (1 - eps) G(z), per sample.
+
+    `D(xhat)` returns (outputs, aux): whatever its forward changed (BN statistics) comes back as aux, so
+    nothing traced by the inner `jax.grad` escapes it. Returns (penalty, aux).
+    """
+    e = eps.reshape(-1, *([1] * (x.ndim - 1)))
+    xhat = e * x + (1.0 - e) * fake
+
+    def total(xh):
+        out, aux = D(xh)
+        return jnp.sum(out), aux
+
+    grad, aux = jax.grad(total, has_aux=True)(xhat)
+    norm = jnp.sqrt(jnp.sum(jnp.square(grad), axis=tuple(range(1, grad.ndim))))
+    return jnp.mean((norm - 1.0) ** 2), aux
