@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.executors import EXTRA, executor_module
-from bench.frameworks import FRAMEWORKS, IMPORT_NAME, INSTALL_HINT
+from bench.frameworks import FRAMEWORKS, INSTALL_HINT, drop_missing_optional, installed
 from bench.spec import RunSpec
 from bench.suites import BUILTIN, GPU_FID_SAMPLES, Suite, expand, get_suite, load_suite_file, override
 from bench.validate import (
@@ -65,7 +65,7 @@ def build_parser() -> Parser:
     src.add_argument("--suite", help=f"built-in suite: {', '.join(BUILTIN)} (default: quick's runs, one at a time)")
     src.add_argument("--suite-file", help="a suite in TOML (keys: the Suite fields, see README)")
     r.add_argument("--variants", type=_csv(str), help="comma-separated variant names")
-    r.add_argument("--frameworks", type=_csv(str), help="torch,tf")
+    r.add_argument("--frameworks", type=_csv(str), help=f"{','.join(FRAMEWORKS)} (default: the suite's, those installed)")
     r.add_argument("--steps", type=int, help="timed training steps per run")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (>= 1: the first traces/compiles)")
     r.add_argument("--batch-size", type=_csv(int), help="batch size(s); several make a sweep")
@@ -125,8 +125,13 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
     check_executor(suite.executor, args.ray_address)
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":
         suite = override(suite, fid_samples=GPU_FID_SAMPLES)  # the study's 10k/10k where a GPU affords it
+    if args.frameworks is None and suite.frameworks == FRAMEWORKS:  # every registered one: those installed
+        kept, notes = drop_missing_optional(suite.frameworks)
+        suite = replace(suite, frameworks=kept)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     for fw in suite.frameworks:
-        if importlib.util.find_spec(IMPORT_NAME[fw]) is None:
+        if not installed(fw):
             raise BenchError(
                 f"framework {fw!r} is not installed ({INSTALL_HINT[fw]}), or leave it out with --frameworks"
             )

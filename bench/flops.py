@@ -1,6 +1,6 @@
 """Analytic FLOPs of one full training step, from the neutral spec (pure Python, no framework).
 
-Why analytic: both frameworks run the same model, so one count derived from the spec gives both the
+Why analytic: every framework run the same model, so one count derived from the spec gives both the
 same denominator, and FLOP utilisation compares how well each uses the machine, not what each counts.
 
 The model (the usual "model FLOPs" convention of MFU figures):

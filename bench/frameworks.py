@@ -39,6 +39,7 @@ class Framework:
     thread_vars: tuple[str, ...] = ()  # environment variables that take the thread count before import
     interop_var: str = ""  # one that takes min(threads, 2)
     cache_dir: str = ""  # its persistent compile cache under $BENCH_CACHE_DIR/compile/ ("": none)
+    optional: bool = False  # left out of default suites and parity, with a note, when not installed
 
     @property
     def package(self) -> str:
@@ -96,7 +97,7 @@ REGISTRY: dict[str, Framework] = {
         Framework("jax", "JAX", "jax", ("jax",), "jax", ("jit", "eager"), "#009E73", "..",
                   Layout({"dense": (0, 1), "conv": (0, 1, 2, 3), "convt": (0, 1, 3, 2)}, "kernel",
                          {"weight": "scale", "running_mean": "mean", "running_var": "var"}),
-                  cache_dir="jax"),
+                  cache_dir="jax", optional=True),
     )
 }  # fmt: skip
 REFERENCE = "torch"  # parity and the report's ratios compare every framework with this one
@@ -145,6 +146,21 @@ def converter(name: str, direction: str):
     from bench import convert
 
     return partial(convert.to_framework if direction == "to" else convert.to_canonical, name)
+
+
+def installed(name: str) -> bool:
+    """Whether the framework's module can be found (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec(REGISTRY[name].module) is not None
+
+
+def drop_missing_optional(names: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """`names` without the optional frameworks that are not installed, and a note for each one left out.
+    Only for default framework lists: a framework the user names must be installed."""
+    missing = [n for n in names if REGISTRY[n].optional and not installed(n)]
+    notes = [f"{label(n)} is not installed, so it is left out ({REGISTRY[n].install_hint} adds it)" for n in missing]
+    return tuple(n for n in names if n not in missing), notes
 
 
 def thread_environment(threads: int) -> dict[str, str]:

@@ -33,7 +33,7 @@ BN_MOMENTUM = 0.1  # PyTorch convention; Keras momentum = 1 - this
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer of a network; parameterised layers carry a name shared by both frameworks."""
+    """One layer of a network; parameterised layers carry a name shared by every framework."""
 
     kind: str
     name: str = ""
@@ -124,7 +124,7 @@ class Arch:
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """One update rule, computed identically by both frameworks (see impls_*/optim.py).
+    """One update rule, computed identically by every framework (see impls_*/optim.py).
 
     adam:    m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
              p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)   (PyTorch's rule)

@@ -46,7 +46,7 @@ BUILTIN: dict[str, Suite] = {
     for s in (
         Suite(
             "quick",
-            "smoke run: every registered variant x both frameworks, a dozen steps",
+            "smoke run: every registered variant x every installed framework, a dozen steps",
             # Sized so that the whole suite, FID included, stays near 3 minutes on a 2-core CPU, where
             # importing TensorFlow alone takes ~7 s and PyTorch ~3 s per worker (measured 2026-12-01).
             steps=12,
@@ -59,7 +59,7 @@ BUILTIN: dict[str, Suite] = {
         ),
         Suite(
             "all",
-            "every registered variant x both frameworks, long enough for stable speed and loss figures",
+            "every registered variant x every installed framework, long enough for stable speed and loss figures",
             # Sized on a 2-core CPU with a ~100 GFLOP/s float32 matmul peak (measured 2026-12-01): twice these
             # steps took 42 min of training, and FID/KID of 16 runs at 1,024 images about 38 min more
             # (Inception at ~8 images/s there), so half the steps keep the whole suite near an hour.
@@ -72,7 +72,7 @@ BUILTIN: dict[str, Suite] = {
         ),
         Suite(
             "losses",
-            "the loss comparison: dcgan28 with mm, ns, ls, wgan, wgan-gp on MNIST, 3 seeds, both frameworks",
+            "the loss comparison: dcgan28 with mm, ns, ls, wgan, wgan-gp on MNIST, 3 seeds, every installed framework",
             variants=("dcgan-mm", "dcgan", "lsgan", "wgan", "wgan-gp"),
             seeds=(0, 1, 2),
             steps=200,

@@ -1,6 +1,6 @@
 """Canonical parameter layout and the harness's initial-weight draw (numpy only).
 
-Canonical layout (channels-last, one name per tensor, shared by both frameworks):
+Canonical layout (channels-last, one name per tensor, shared by every framework):
 - dense  `{layer}.weight` (in, out), `{layer}.bias` (out,); a dense after `flatten` reads its
   input in (H, W, C) order and a dense before `reshape` writes (H, W, C) order;
 - conv   `{layer}.weight` (kh, kw, in, out), `{layer}.bias` (out,);

@@ -3,9 +3,10 @@
 A step is n_critic D updates (fresh real batch and noise each, unrolled in the trace), then one G
 update against the just-updated D: bench/step.py's control flow, as in the other frameworks. JAX is
 functional, so the trainer keeps its state (parameters, BN statistics, Optax states, the dropout key)
-in attributes that the primitives read and replace; `_pure_step` sets them from its arguments, runs
-`step_body` and returns them, which is what `jax.jit` traces. Gradients come from `jax.value_and_grad`
-over one network's parameters; the BN statistics a forward pass moves come back as auxiliary outputs.
+in attributes that the primitives read and replace; `_pure` turns a method over those attributes into
+a function from state to state, which is what `jax.jit` traces (`_run`). Gradients come from
+`jax.value_and_grad` over one network's parameters; the BN statistics a forward pass moves come back
+as auxiliary outputs. The parity hooks and sampling are compiled the same way, in every mode.
 Modes: `jit` (the default) and `eager` (the same code, op by op).
 
 Dropout masks come from a key derived from the run's framework seed (jax.random.key(seed)), split
@@ -61,10 +62,10 @@ class Trainer(GanStep):
         self.G, self.D = build_models(arch, dropout, dtype)
         self.load(weights)
         self.tx = {"G": make_optimizer(variant.optimizer), "D": make_optimizer(variant.optimizer)}
-        self.opt_state = {net: self.tx[net].init(self._net(net).params) for net in ("G", "D")}
+        self.opt_state = jax.device_put({net: self.tx[net].init(self._net(net).params) for net in ("G", "D")}, self.dev)
         self.key = jax.device_put(jax.random.key(seed), self.dev)
-        donate = (0,) if device != "cpu" else ()  # XLA's CPU backend cannot reuse donated buffers
-        self._step = self._pure_step if mode == "eager" else jax.jit(self._pure_step, donate_argnums=donate)
+        self.donate = (0,) if device != "cpu" else ()  # XLA's CPU backend cannot reuse donated buffers
+        self.compiled: dict[str, Callable] = {}
 
     def _c(self, a: np.ndarray) -> Array:
         return jax.device_put(np.asarray(a, self.dtype) if a.dtype.kind == "f" else a, self.dev)
@@ -100,15 +101,30 @@ class Trainer(GanStep):
     def _set_moving(self, moving: dict) -> None:
         (self.G.stats, self.D.stats), self.key = moving["stats"], moving["key"]
 
-    def _pure_step(self, state: dict, *args: Array) -> tuple[dict, dict[str, Array]]:
-        """step_body as a pure function of the state: what jax.jit traces."""
-        saved = self._state()
+    def _pure(self, fn: Callable) -> Callable:
+        """fn(*args), which reads and replaces the trainer's attributes, as a pure function
+        (state, *args) -> (state, result): what jax.jit traces."""
+
+        def pure(state: dict, *args: Array) -> tuple[dict, Any]:
+            saved = self._state()
+            self._set_state(state)
+            try:
+                out = fn(*args)
+                return self._state(), out
+            finally:
+                self._set_state(saved)  # the attributes never keep the trace's values
+
+        return pure
+
+    def _run(self, fn: Callable, *args: Array, jit: bool = True) -> Any:
+        """fn(*args) with the trainer's state threaded through it; compiled once per function (and input
+        shapes) unless `jit` is off. The step, the parity hooks and sampling all run this way."""
+        key = (fn.__name__, jit)
+        if key not in self.compiled:
+            self.compiled[key] = jax.jit(self._pure(fn), donate_argnums=self.donate) if jit else self._pure(fn)
+        state, out = self.compiled[key](self._state(), *args)
         self._set_state(state)
-        try:
-            out = self.step_body(*args)
-            return self._state(), out
-        finally:
-            self._set_state(saved)  # the attributes never keep the trace's values
+        return out
 
     def _grad(self, net: str, loss_fn: Callable[[], Any]) -> tuple[Any, dict]:
         """((loss_fn's value, its aux), gradients) over `net`'s parameters; forward side effects kept."""
@@ -130,9 +146,7 @@ class Trainer(GanStep):
     # -- the step: bench/step.py's control flow over these primitives --------------------------
     def train_step(self, inp: StepInputs) -> dict[str, Array]:
         args = (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps, inp.z_g, inp.g_g)
-        state, out = self._step(self._state(), *(self._c(a) for a in args))
-        self._set_state(state)
-        return out
+        return self._run(self.step_body, *(self._c(a) for a in args), jit=self.mode == "jit")
 
     def fake_for_d(self, z: Array, g: Array) -> Array:
         return jax.lax.stop_gradient(self.G(self._g_input(z, g), True, self._key(self.G)))
@@ -181,14 +195,21 @@ class Trainer(GanStep):
     def generate(self, z: np.ndarray, labels: np.ndarray, batch: int = 256) -> np.ndarray:
         """G's images (N, H, W, C) in inference mode (BN running statistics)."""
         out = [
-            np.asarray(self.G(self._g_input(self._c(z[i : i + batch]), self._c(labels[i : i + batch])), False))
+            self._run(self._sample, self._c(z[i : i + batch]), self._c(labels[i : i + batch]))
             for i in range(0, len(z), batch)
         ]
-        return np.concatenate(out)
+        return np.concatenate([np.asarray(o) for o in out])
 
     def d_logits(self, x: np.ndarray, batch: int = 500) -> np.ndarray:
         """D's logits in inference mode, for classification accuracy (ssgan)."""
-        return np.concatenate([np.asarray(self.D(self._c(x[i : i + batch]), False)) for i in range(0, len(x), batch)])
+        out = [self._run(self._classify, self._c(x[i : i + batch])) for i in range(0, len(x), batch)]
+        return np.concatenate([np.asarray(o) for o in out])
+
+    def _sample(self, z: Array, g: Array) -> Array:
+        return self.G(self._g_input(z, g), False)
+
+    def _classify(self, x: Array) -> Array:
+        return self.D(x, False)
 
     def export_weights(self) -> dict[str, np.ndarray]:
         return export_weights(self.G, self.D, self.arch)
@@ -205,24 +226,34 @@ class Trainer(GanStep):
 
     def forward(self, z: np.ndarray, labels: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """G(z) (N, H, W, C) and D(x) in training mode: batch statistics, running statistics move."""
-        fake = self.G(self._g_input(self._c(z), self._c(labels)), True, self._key(self.G))
-        return np.asarray(fake), np.asarray(self.D(self._c(x), True, self._key(self.D)))
+        fake, logits = self._run(self._forward, self._c(z), self._c(labels), self._c(x))
+        return np.asarray(fake), np.asarray(logits)
+
+    def _forward(self, z: Array, g: Array, x: Array) -> tuple[Array, Array]:
+        return self.g_images(z, g), self.d_outputs(x)
 
     def d_grads(self, inp: StepInputs, i: int = 0) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """D's loss terms and canonical gradients for critic update `i` of `inp`, as d_update sees them."""
         args = [self._c(a[i]) for a in (inp.x, inp.y, inp.mask, inp.z_d, inp.g_d, inp.eps)]
+        terms, grads = self._run(self._d_grads, *args)
+        return _floats(terms), self._canonical("D", grads)
 
+    def _d_grads(self, *args: Array) -> tuple[dict[str, Array], dict]:
         def loss():
             terms = self.d_terms(*args)
             return sum(terms.values()), terms
 
         (_, terms), grads = self._grad("D", loss)
-        return _floats(terms), self._canonical("D", grads)
+        return terms, grads
 
     def g_grads(self, inp: StepInputs) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """G's loss and canonical gradients for the G update of `inp` (against the current D)."""
-        (loss, _), grads = self._grad("G", lambda: (self.g_loss_value(self._c(inp.z_g), self._c(inp.g_g)), None))
+        loss, grads = self._run(self._g_grads, self._c(inp.z_g), self._c(inp.g_g))
         return _floats({"g": loss}), self._canonical("G", grads)
+
+    def _g_grads(self, z: Array, g: Array) -> tuple[Array, dict]:
+        (loss, _), grads = self._grad("G", lambda: (self.g_loss_value(z, g), None))
+        return loss, grads
 
     def _canonical(self, prefix: str, grads: dict) -> dict[str, np.ndarray]:
         named = {

@@ -11,7 +11,7 @@ from tests.conftest import run_cli
     ("args", "message"),
     [
         (["run", "--variants", "nope"], "unknown variant 'nope'"),
-        (["run", "--frameworks", "jax"], "unknown framework 'jax'"),
+        (["run", "--frameworks", "mxnet"], "unknown framework 'mxnet'"),
         (["run", "--batch-size", "0"], "batch size must be an integer from 1 to 65,536, got 0"),
         (["run", "--steps", "-3"], "steps must be an integer from 1 to"),
         (["run", "--suite", "huge"], "unknown suite 'huge'"),

@@ -103,3 +103,24 @@ def test_objective_facts_come_from_the_objective_record():
     for v in VARIANTS.values():
         o = get_objective(v.objective)
         assert (v.d_out, v.g_conditional) == (o.d_out, o.conditional)
+
+
+def test_an_optional_framework_not_installed_is_left_out_of_defaults_with_a_note(monkeypatch, capsys):
+    """Default suites and parity run the frameworks installed; one the user names must be installed."""
+    from dataclasses import replace
+
+    from bench import cli
+    from bench.errors import BenchError
+    from bench.parity.cli import parse_frameworks
+
+    monkeypatch.setitem(REGISTRY, "jax", replace(REGISTRY["jax"], module="no_such_module_here", optional=True))
+    _, specs = cli.plan(cli.build_parser().parse_args(["run", "--suite", "quick"]))
+    assert {s.framework for s in specs} == {"torch", "tf"}
+    err = capsys.readouterr().err
+    assert "note: JAX is not installed, so it is left out" in err and '".[jax]"' in err
+    assert parse_frameworks("") == ("torch", "tf") and "JAX is not installed" in capsys.readouterr().err
+    with pytest.raises(BenchError, match=r"framework 'jax' is not installed \(pip install"):
+        cli.plan(cli.build_parser().parse_args(["run", "--suite", "quick", "--frameworks", "jax"]))
+    monkeypatch.setitem(REGISTRY, "jax", replace(REGISTRY["jax"], optional=False))  # a core framework: an error
+    with pytest.raises(BenchError, match="framework 'jax' is not installed"):
+        cli.plan(cli.build_parser().parse_args(["run", "--suite", "quick"]))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bench.data import dataset_available
 from bench.errors import BenchError
-from bench.frameworks import FRAMEWORKS, REFERENCE
+from bench.frameworks import FRAMEWORKS, REFERENCE, drop_missing_optional
 from bench.parity.compare import Row, compare_variant
 from bench.parity.levels import LEVELS, Job
 from bench.parity.runner import collect, run_workers, run_workers_on
@@ -36,7 +36,7 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m bench parity", description="Cross-framework parity checks (levels L1-L5).")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names (default: all)")
     p.add_argument(
-        "--frameworks", default=",".join(FRAMEWORKS), help=f"frameworks to compare with {REFERENCE} (default: all)"
+        "--frameworks", default="", help=f"frameworks to compare with {REFERENCE} (default: every one installed)"
     )
     p.add_argument("--levels", default=",".join(LEVELS), help=f"comma-separated levels among {', '.join(LEVELS)}")
     p.add_argument("--steps", type=int, default=50, help="L5 trajectory length")
@@ -77,8 +77,13 @@ def parse_job(argv: list[str]) -> tuple[Job, argparse.Namespace]:
 
 
 def parse_frameworks(text: str) -> tuple[str, ...]:
-    """The reference first, then the others named (installed or not: a missing one fails its rows)."""
+    """The reference first, then the others named (installed or not: a missing one fails its rows).
+    None named: every registered framework but the optional ones not installed (a note says which)."""
     names = [f.strip() for f in text.split(",") if f.strip()]
+    if not names:
+        names, notes = drop_missing_optional(FRAMEWORKS)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
     for fw in names:
         if fw not in FRAMEWORKS:
             raise BenchError(f"unknown framework {fw!r}; known: {', '.join(FRAMEWORKS)}")

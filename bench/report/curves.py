@@ -43,7 +43,7 @@ def curve_pairs(data: ReportData, with_steps: bool = True) -> dict[str, pd.DataF
     for variant in variant_order(runs["variant"]):
         v = runs[runs["variant"] == variant]
         n_fw = v.groupby(KEY)["framework"].nunique()
-        best = n_fw[n_fw == n_fw.max()].index[0]  # both frameworks where possible, else what exists
+        best = n_fw[n_fw == n_fw.max()].index[0]  # every framework where possible, else what exists
         pick = v.set_index(KEY).loc[[best]].reset_index()
         pairs[variant] = pick.sort_values("framework", key=lambda s: s.map(framework_rank))
     return pairs

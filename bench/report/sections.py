@@ -151,7 +151,7 @@ def speed_section(ctx: Context) -> Section:
 
 def ratio_blocks(ctx: Context) -> list:
     if ctx.ratios.empty:
-        return [Text("No variant was measured by both frameworks, so there is no ratio.")]
+        return [Text("No variant was measured by two frameworks, so there is no ratio.")]
     ref = framework_name(REFERENCE)
     title = f"Speed ratio per variant (right of 1: {ref} faster)"
     forest = plots.ratio_forest(

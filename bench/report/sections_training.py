@@ -158,7 +158,7 @@ def method_section() -> Section:
 
 METHOD = [
     "Each run is one worker process importing one framework; the harness draws the initial weights, "
-    "data order and noise from the run seed, so both frameworks start and train on identical inputs.",
+    "data order and noise from the run seed, so every framework start and train on identical inputs.",
     "Throughput = batch size × timed steps ÷ timed seconds per interval; median and p10/p90 over intervals, "
     "pooled over runs of the same variant, device, batch size and framework.",
     "Ratio intervals: 2,000 draws of a two-level bootstrap (runs with replacement, then intervals within each run), "

@@ -145,7 +145,7 @@ def compile_table(data: ReportData) -> pd.DataFrame:
 
 
 def params_table(data: ReportData) -> pd.DataFrame:
-    """Trainable parameter counts; both frameworks build the same spec, so they must agree."""
+    """Trainable parameter counts; every framework build the same spec, so they must agree."""
     runs = data.measured()
     if not {"params_g", "params_d"} <= set(runs.columns):
         return pd.DataFrame()
