@@ -1,6 +1,6 @@
 """Harness overhead: the harness's steady-state images/s next to a bare hand-written loop, same model.
 
-    python benchmarks/overhead.py [--variants dcgan|all] [--frameworks torch,tf] [--modes compile,xla]
+    python benchmarks/overhead.py [--variants dcgan|all] [--frameworks torch,tf,jax] [--modes compile,xla]
         [--steps 30] [--rounds 6] [--max-rounds 40] [--ci 0.01] [--target 0.01] [--batch-size N]
         [--threads N] [--device cpu]
 
@@ -9,7 +9,7 @@ the spec, same initial weights, same execution mode) are trained alternately by 
 (`bench.loop.train_loop` with its numpy input stream, per-interval fetch of losses and gradient
 norms) and by a bare loop written the way a user would write it (data and noise drawn on the device
 by the framework, nothing fetched until the end; compiled the same way: torch.compile, tf.function,
-XLA; traced or compiled once, before the timing). Rounds alternate in ABBA order so that machine
+XLA, jax.jit; traced or compiled once, before the timing). Rounds alternate in ABBA order so that machine
 drift hits both equally. Overhead = median over rounds of 1 - harness / bare (each harness round
 against the bare round next to it), by wall time, with a distribution-free 95% interval for that
 median (order statistics); rounds are added in pairs until the interval is within +-`--ci` (1%) or
@@ -183,6 +183,102 @@ def bare_tf(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool)
     return run
 
 
+def bare_jax(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool) -> Callable:
+    """A plain JAX step over the trainer's Flax modules and Optax optimisers, written as a user would:
+    parameters and statistics threaded by hand, data and noise drawn with jax.random inside the step,
+    the whole step in one jax.jit (op by op in `eager` mode)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from impls_jax.losses import d_loss, g_loss
+    from impls_jax.train import gradient_penalty
+
+    v, arch, obj, tx_g, tx_d = tr.variant, tr.arch, tr.objective, tr.tx["G"], tr.tx["D"]
+    lo, hi = arch.data_range
+    x_all = jax.device_put(images.astype(np.float32) * ((hi - lo) / 255) + lo, tr.dev)
+    y_all = jax.device_put(labels.astype(np.int32), tr.dev)
+
+    def apply(net, params, stats, x, key):
+        y, new = net.module.apply({"params": params, "batch_stats": stats}, x, True, key, mutable=["batch_stats"])
+        return y, dict(new.get("batch_stats", {}))
+
+    def noise(key, n):
+        kz, kg = jax.random.split(key)
+        shape = (n, arch.z_dim)
+        z = (
+            jax.random.uniform(kz, shape, minval=-1, maxval=1)
+            if arch.noise == "uniform"
+            else jax.random.normal(kz, shape)
+        )
+        g = jax.random.randint(kg, (n,), 0, 10)
+        return (jnp.concatenate([z, jax.nn.one_hot(g, 10)], 1) if v.g_conditional else z), g
+
+    def d_update(state, key):
+        gp, gs, dp, ds, og, od = state
+        k = jax.random.split(key, 6)
+        idx = jax.random.randint(k[0], (batch,), 0, len(images))
+        x, y = x_all[idx], y_all[idx]
+        zin, g = noise(k[1], batch)
+        fake, gs = apply(tr.G, gp, gs, zin, k[2])
+        fake = jax.lax.stop_gradient(fake)
+
+        def loss_fn(p):
+            real_out, s = apply(tr.D, p, ds, x, k[3])
+            fake_out, s = apply(tr.D, p, s, fake, k[4])
+            loss = d_loss(v.objective, real_out, fake_out, y, jnp.ones(batch), g)
+            if obj.gp:
+                pen, s = gradient_penalty(
+                    lambda xh: apply(tr.D, p, s, xh, k[5]), x, fake, jax.random.uniform(k[5], (batch,))
+                )
+                loss = loss + obj.gp_lambda * pen
+            return loss, s
+
+        (loss, ds), grads = jax.value_and_grad(loss_fn, has_aux=True)(dp)
+        upd, od = tx_d.update(grads, od, dp)
+        dp = optax.apply_updates(dp, upd)
+        if obj.clip:
+            dp = jax.tree_util.tree_map(lambda a: jnp.clip(a, -obj.clip, obj.clip), dp)
+        return (gp, gs, dp, ds, og, od), [loss, *([optax.global_norm(grads)] if norms else [])]
+
+    def step(state, key):
+        keys = jax.random.split(key, v.n_critic + 3)
+        kept = []
+        for i in range(v.n_critic):
+            state, out = d_update(state, keys[i])
+            kept += out
+        gp, gs, dp, ds, og, od = state
+        zin, g = noise(keys[-3], batch)
+
+        def loss_fn(p):
+            fake, s = apply(tr.G, p, gs, zin, keys[-2])
+            out, s_d = apply(tr.D, dp, ds, fake, keys[-1])
+            return g_loss(v.objective, out, g), (s, s_d)
+
+        (loss, (gs, ds)), grads = jax.value_and_grad(loss_fn, has_aux=True)(gp)
+        upd, og = tx_g.update(grads, og, gp)
+        gp = optax.apply_updates(gp, upd)
+        kept += [loss, *([optax.global_norm(grads)] if norms else [])]
+        return (gp, gs, dp, ds, og, od), kept[-1]
+
+    if tr.mode == "jit":
+        step = jax.jit(step)
+    state = (tr.G.params, tr.G.stats, tr.D.params, tr.D.stats, tr.opt_state["G"], tr.opt_state["D"])
+    box = {"state": state, "key": jax.device_put(jax.random.key(1), tr.dev)}
+
+    def run(steps: int) -> tuple[float, float]:
+        jax.block_until_ready(box["state"])
+        clock = Clock()
+        out = None
+        for _ in range(steps):
+            box["key"], sub = jax.random.split(box["key"])
+            box["state"], out = step(box["state"], sub)
+        jax.block_until_ready(out)
+        return clock.rates(batch * steps)
+
+    return run
+
+
 def worker(a: argparse.Namespace) -> dict:
     from bench.frameworks import DEFAULT_MODES
     from bench.inputs import InputStream, rngs
@@ -204,7 +300,7 @@ def worker(a: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     train_loop(tr, stream, steps=1, warmup=2, intervals=1)
     compile_s = time.perf_counter() - t0
-    bare = (bare_torch if framework == "torch" else bare_tf)(tr, images, labels, batch, a.bare_norms)
+    bare = {"torch": bare_torch, "tf": bare_tf, "jax": bare_jax}[framework](tr, images, labels, batch, a.bare_norms)
     bare(2)  # traces/compiles once, outside the timing, as the harness's warm-up
     harness, bare_rates = [], []
 
@@ -283,7 +379,7 @@ def verdict(r: dict, target: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="dcgan", help="comma-separated variants, or all")
-    ap.add_argument("--frameworks", default="torch,tf")
+    ap.add_argument("--frameworks", default="", help="comma-separated (default: every one installed)")
     ap.add_argument("--modes", default="", help="e.g. compile,xla; each applies to the frameworks that have it")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=6, help="rounds at least (pairs of harness and bare)")
@@ -299,10 +395,12 @@ def main() -> int:
     if a.worker:
         print(json.dumps(worker(a)))
         return 0
+    from bench.frameworks import FRAMEWORKS, installed
     from bench.suites import mode_applies
     from bench.variants import VARIANTS
 
     variants = list(VARIANTS) if a.variants == "all" else a.variants.split(",")
+    a.frameworks = a.frameworks or ",".join(fw for fw in FRAMEWORKS if installed(fw))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "" if a.device == "cpu" else a.device}
     print(f"{'variant':<12} {'framework':<9} {'mode':<9} {'batch':>5} {'harness img/s':>14} {'bare img/s':>11} "
           f"{'overhead':>9} {'95% CI':>16} {'rounds':>6} {'cpu ovh':>7} {'inputs':>7}", flush=True)  # fmt: skip
