@@ -29,13 +29,20 @@ def main(fw: str, out: str) -> None:
 
         to_t = torch.from_numpy
         to_np = lambda t: t.detach().numpy()  # noqa: E731
-    else:
+    elif fw == "tf":
         import tensorflow as tf
 
         from impls_tf import losses, train
 
         to_t = tf.constant
         to_np = lambda t: t.numpy()  # noqa: E731
+    else:
+        import jax.numpy as jnp
+
+        from impls_jax import losses, train
+
+        to_t = jnp.asarray
+        to_np = np.asarray
     res: dict[str, np.ndarray] = {}
     for name, v in VARIANTS.items():
         arch = variant_arch(v)
@@ -65,11 +72,15 @@ def gp_linear(fw: str, train, to_t, to_np) -> np.ndarray:
     if fw == "torch":
         critic = lambda a: (a.flatten(1) @ wt)[:, None]  # noqa: E731
         xs = [to_t(a).permute(0, 3, 1, 2) for a in (x, fake)]
-    else:
+    elif fw == "tf":
         import tensorflow as tf
 
         critic = lambda a, training=True: tf.reshape(a, (a.shape[0], -1)) @ wt[:, None]  # noqa: E731
         xs = [to_t(a) for a in (x, fake)]
+    else:  # JAX's critic returns (outputs, what its forward changed), and so does the penalty
+        critic = lambda a: ((a.reshape(a.shape[0], -1) @ wt)[:, None], None)  # noqa: E731
+        value, _ = train.gradient_penalty(critic, to_t(x), to_t(fake), to_t(eps))
+        return np.asarray(to_np(value))
     return np.asarray(to_np(train.gradient_penalty(critic, xs[0], xs[1], to_t(eps))))
 
 

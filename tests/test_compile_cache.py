@@ -15,7 +15,7 @@ FAST = ["--variants", "gan", "--steps", "2", "--warmup", "1", "--batch-size", "1
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("framework", "mode"), [("torch", "compile"), ("tf", "xla")])
+@pytest.mark.parametrize(("framework", "mode"), [("torch", "compile"), ("tf", "xla"), ("jax", "jit")])
 def test_the_second_compile_is_warm_and_no_compile_cache_is_off(tmp_path, framework, mode):
     env = {"BENCH_CACHE_DIR": str(tmp_path / "cache")}
     states = []
