@@ -65,7 +65,7 @@ def build_parser() -> Parser:
     src.add_argument("--suite", help=f"built-in suite: {', '.join(BUILTIN)} (default: quick's runs, one at a time)")
     src.add_argument("--suite-file", help="a suite in TOML (keys: the Suite fields, see README)")
     r.add_argument("--variants", type=_csv(str), help="comma-separated variant names")
-    r.add_argument("--frameworks", type=_csv(str), help=f"{','.join(FRAMEWORKS)} (default: the suite's, those installed)")
+    r.add_argument("--frameworks", type=_csv(str), help=f"{','.join(FRAMEWORKS)} (default: those installed)")
     r.add_argument("--steps", type=int, help="timed training steps per run")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (>= 1: the first traces/compiles)")
     r.add_argument("--batch-size", type=_csv(int), help="batch size(s); several make a sweep")

@@ -33,7 +33,7 @@ def ray_workers() -> list[int]:
 
 
 def test_ray_gives_the_same_rows_as_the_local_executor(tmp_path):
-    args = ["run", "--suite", "quick", "--variants", "gan,dcgan", "--frameworks", "torch,tf", "--no-report"]  # FID on 16
+    args = ["run", "--suite", "quick", "--variants", "gan,dcgan", "--frameworks", "torch,tf", "--no-report"]
     local = run_cli(*args, "--results-dir", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
     ray = run_cli(*args, "--executor", "ray", "--results-dir", str(tmp_path / "ray"), env=RAY_ENV)
