@@ -112,6 +112,7 @@ def test_ctrl_c_cancels_every_task_and_records_none(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # ~1.5 min: out of the CI test run for its time budget (`pytest -m heavy` runs it)
 def test_a_node_lost_mid_suite_is_retried_and_every_run_recorded_once(tmp_path):
     from ray.cluster_utils import Cluster
 

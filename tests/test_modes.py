@@ -24,9 +24,10 @@ def test_a_mode_goes_to_the_frameworks_that_have_it_and_an_unknown_one_to_all():
     assert mode_applies("", "torch") and mode_applies("compile", "torch") and not mode_applies("compile", "tf")
     assert mode_applies("xla", "tf") and not mode_applies("xla", "torch") and mode_applies("eager", "tf")
     assert mode_applies("bogus", "torch") and mode_applies("bogus", "tf")
-    specs = expand(Suite("s", variants=("gan",), modes=("compile", "xla", "bogus")), RunSpec("", ""))
-    assert sorted((s.framework, s.mode) for s in specs) == [
-        ("tf", "bogus"), ("tf", "xla"), ("torch", "bogus"), ("torch", "compile"),
+    assert mode_applies("jit", "jax") and not mode_applies("jit", "tf") and mode_applies("eager", "jax")
+    suite = Suite("s", variants=("gan",), frameworks=("torch", "tf", "jax"), modes=("compile", "xla", "jit", "bogus"))
+    assert sorted((s.framework, s.mode) for s in expand(suite, RunSpec("", ""))) == [
+        ("jax", "bogus"), ("jax", "jit"), ("tf", "bogus"), ("tf", "xla"), ("torch", "bogus"), ("torch", "compile"),
     ]  # fmt: skip
 
 
