@@ -173,8 +173,9 @@ def test_cli_writes_the_table_and_exit_code(parity_run, tmp_path, monkeypatch, c
         "variant", "level", "max_abs_diff", "max_rel_diff", "tolerance", "passed", "drift_step", "detail",
         "f64_rel_diff", "framework",
     ]  # fmt: skip
-    assert set(df["framework"]) == {"tf"}
-    assert len(df) == 2 * len(LEVELS) and set(df["variant"]) == {"gan", "dcgan"}
+    compared = {"tf", *([JAX] if JAX else [])}  # the default: every installed framework but the reference
+    assert set(df["framework"]) == compared
+    assert len(df) == 2 * len(LEVELS) * len(compared) and set(df["variant"]) == {"gan", "dcgan"}
     assert code == (0 if df["passed"].all() else 1)
     assert "gan" in out and "L5" in out and "checks passed" in out
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "parity").iterdir())

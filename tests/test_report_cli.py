@@ -68,6 +68,6 @@ def test_one_framework_only(tmp_path, capsys):
     write_measured(results, base_row("dcgan", "torch", 0, 64, "ok"), [100.0, 110.0, 105.0])
     assert main_report(["--results-dir", str(results), "--out", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "No variant was measured by both frameworks" in md
+    assert "No variant was measured by two frameworks" in md
     assert "FID/KID" in md and "not computed" in md  # no metrics table at all
     assert (tmp_path / "r" / "figures" / "curves_dcgan.png").is_file()
