@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.executors import EXTRA, executor_module
-from bench.frameworks import FRAMEWORKS, INSTALL_HINT, drop_missing_optional, installed
+from bench.frameworks import FRAMEWORKS, INSTALL_HINT, MODES, REGISTRY, drop_missing_optional, installed
 from bench.spec import RunSpec
 from bench.suites import BUILTIN, GPU_FID_SAMPLES, Suite, expand, get_suite, load_suite_file, override
 from bench.validate import (
@@ -41,6 +41,10 @@ class Parser(argparse.ArgumentParser):
         raise BenchError(message)
 
 
+LABELS = ", ".join(f.label for f in REGISTRY.values())
+MODES_HELP = "; ".join(f"{name} {','.join(modes)}" for name, modes in MODES.items())
+
+
 def _csv(kind: type):
     def parse(text: str) -> tuple:
         try:
@@ -58,7 +62,7 @@ def _device(text: str) -> str:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m bench", description="Fair PyTorch vs TensorFlow 2 GAN benchmarks.")
+    p = Parser(prog="python -m bench", description=f"Fair GAN benchmarks across deep learning frameworks ({LABELS}).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     r = sub.add_parser("run", help="run a suite of benchmark runs")
     src = r.add_mutually_exclusive_group()
@@ -69,7 +73,7 @@ def build_parser() -> Parser:
     r.add_argument("--steps", type=int, help="timed training steps per run")
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (>= 1: the first traces/compiles)")
     r.add_argument("--batch-size", type=_csv(int), help="batch size(s); several make a sweep")
-    r.add_argument("--modes", type=_csv(str), help="execution modes: torch eager,compile; tf function,xla,eager")
+    r.add_argument("--modes", type=_csv(str), help=f"execution modes: {MODES_HELP}")
     r.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
     r.add_argument("--repeats", type=int, help="repeats of each run")
     r.add_argument("--device", type=_device, default="cpu", help="cpu, or a GPU index")

@@ -196,3 +196,12 @@ def test_a_third_framework_gets_its_own_ratio_to_the_reference_and_a_colour(tmp_
     out = build_report(results, tmp_path / "out")
     md = (out / "report.md").read_text()
     assert "PyTorch / other" in md and "PyTorch / TensorFlow" in md
+    assert "PyTorch vs TensorFlow vs other, built" in md  # the subtitle names every framework in the results
+
+
+def test_framework_names_in_prose_follow_the_report_order():
+    from bench.report.data import frameworks_phrase
+
+    assert frameworks_phrase(["jax", "tf", "torch", "tf"]) == "PyTorch, TensorFlow and JAX"
+    assert frameworks_phrase(["tf", "torch"], " | ", " | ") == "PyTorch | TensorFlow"
+    assert frameworks_phrase(["jax"]) == "JAX"

@@ -18,7 +18,7 @@ from bench.errors import BenchError
 from bench.report import sections as s
 from bench.report import sections_training as st
 from bench.report import tables
-from bench.report.data import load_report_data
+from bench.report.data import frameworks_phrase, load_report_data
 from bench.report.doc import Document
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
@@ -39,9 +39,10 @@ def build_report(results_dir: Path, out_dir: Path | None = None, name: str | Non
         shutil.rmtree(out / folder, ignore_errors=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     ctx = s.Context(data, out, tables.throughput_table(data), tables.ratio_table(data))
+    vs = frameworks_phrase(data.runs["framework"], " vs ", " vs ")
     doc = Document(
         title=f"GAN benchmark report: {name or default_name(results_dir)}",
-        subtitle=f"PyTorch vs TensorFlow 2, built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from `{results_dir}`.",
+        subtitle=f"{vs}, built {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from `{results_dir}`.",
         sections=[
             s.summary_section(ctx),
             s.environment_section(ctx),
@@ -51,7 +52,7 @@ def build_report(results_dir: Path, out_dir: Path | None = None, name: str | Non
             st.grids_section(ctx),
             st.parity_section(ctx),
             s.failures_section(ctx),
-            st.method_section(),
+            st.method_section(ctx),
         ],
     )
     missing = [p for p in doc.figures() if not (out / p).is_file()]

@@ -1,6 +1,6 @@
-"""Training curves: D and G losses and gradient norms per step, PyTorch and TensorFlow overlaid.
+"""Training curves: D and G losses and gradient norms per step, every framework overlaid.
 
-Both runs of a pair share the seed, so they start from the same weights and see the same batches
+The runs shown together share the seed, so they start from the same weights and see the same batches
 and noise; any gap between the curves is the frameworks', not the data's.
 """
 

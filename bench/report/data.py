@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +94,15 @@ def normalise(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def framework_rank(framework: str) -> int:
-    """PyTorch first, then TensorFlow, then anything else: the order of every table and legend."""
+    """The reference framework first, then registry order, then anything else: every table and legend."""
     return FRAMEWORK_ORDER.index(framework) if framework in FRAMEWORK_ORDER else len(FRAMEWORK_ORDER)
 
 
 def framework_name(framework: str) -> str:
     return FRAMEWORK_NAMES.get(framework, framework)
+
+
+def frameworks_phrase(frameworks: Iterable[str], sep: str = ", ", last: str = " and ") -> str:
+    """The frameworks' names in report order, for prose: "PyTorch, TensorFlow and JAX"."""
+    names = [framework_name(f) for f in sorted(set(frameworks), key=framework_rank)]
+    return last.join([sep.join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)

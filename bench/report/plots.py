@@ -1,8 +1,9 @@
 """Report figures with matplotlib (Agg: no display needed). One colour per framework throughout.
 
-Colours: the brand colours of PyTorch (#EE4C2C) and TensorFlow (#FF8F00) are both orange and hard
-to tell apart, especially with colour-vision deficiencies, so the report uses the Okabe-Ito pair
-vermilion #D55E00 for PyTorch and blue #0072B2 for TensorFlow; TensorFlow bars are also hatched.
+Colours come from the registry (`bench/frameworks.py`): the brand colours of PyTorch (#EE4C2C) and
+TensorFlow (#FF8F00) are both orange and hard to tell apart, especially with colour-vision deficiencies,
+so the report uses Okabe-Ito colours (vermilion PyTorch, blue TensorFlow, bluish green JAX); bars of
+every framework but the reference are also hatched.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.frameworks import REFERENCE
 from bench.report import env, plots, tables
-from bench.report.data import FAILED, ReportData, framework_name
+from bench.report.data import FAILED, FRAMEWORK_NAMES, ReportData, framework_name
 from bench.report.doc import Bullets, Figure, Section, Table, Text
 from bench.report.fmt import MISSING, fmt, format_columns, interval
 
@@ -199,7 +199,7 @@ def cost_blocks(ctx: Context) -> list:
     blocks = []
     compile_t = tables.compile_table(ctx.data)
     if not compile_t.empty:
-        kinds = {c: "s" for c in compile_t.columns if c.endswith(("PyTorch", "TensorFlow"))}
+        kinds = {c: "s" for c in compile_t.columns if c.endswith(tuple(FRAMEWORK_NAMES.values()))}
         df = format_columns(compile_t, kinds).rename(columns=lambda c: c.replace("_s ", " (s) ").replace("_", " "))
         df = df.rename(columns={"batch size": "batch"})
         blocks.append(

@@ -6,8 +6,9 @@ import shutil
 
 import pandas as pd
 
+from bench.frameworks import REGISTRY
 from bench.report import curves, plots, quality
-from bench.report.data import framework_name
+from bench.report.data import framework_name, frameworks_phrase
 from bench.report.doc import Bullets, Figure, Gallery, Section, Table, Text
 from bench.report.fmt import format_columns, pm
 from bench.report.sections import Context, named
@@ -87,15 +88,17 @@ def curves_section(ctx: Context) -> Section:
     pairs = curves.curve_pairs(ctx.data)
     if not pairs:
         return Section("Training curves", [Text("No per-step records in the results.")])
-    blocks = [Text(CURVES_TEXT)]
+    names = frameworks_phrase(pd.concat(pairs.values())["framework"])
+    blocks = [Text(CURVES_TEXT.format(names=names))]
     for variant, pair in pairs.items():
         fig = curves.curves_figure(variant, pair, ctx.data.steps, ctx.figure(f"curves_{variant}.png"))
-        blocks.append(Figure(ctx.rel(fig), f"{variant}: losses and gradient norms, PyTorch and TensorFlow, same seed"))
+        shown = frameworks_phrase(pair["framework"])
+        blocks.append(Figure(ctx.rel(fig), f"{variant}: losses and gradient norms, {shown}, same seed"))
     return Section("Training curves", blocks)
 
 
 CURVES_TEXT = (
-    "G and D losses and gradient norms per step for one seed, PyTorch and TensorFlow overlaid; both start from "
+    "G and D losses and gradient norms per step for one seed, {names} overlaid; all start from "
     "the same weights and see the same batches and noise. Light lines are raw values, bold lines a centred "
     "moving average over about 5% of the steps; the grey band marks the untimed warm-up steps."
 )
@@ -103,8 +106,9 @@ CURVES_TEXT = (
 
 def grids_section(ctx: Context) -> Section:
     """Sample grids side by side, copied next to the report so the page stays self-contained."""
-    blocks = []
+    blocks, shown = [], set()
     for variant, pair in curves.curve_pairs(ctx.data, with_steps=False).items():
+        shown.update(pair["framework"])
         items = []
         for run in pair.itertuples():
             src = ctx.data.grid_path(run.run_id)
@@ -119,9 +123,8 @@ def grids_section(ctx: Context) -> Section:
         )
     if not blocks:
         return Section("Sample grids", [Text("No finished runs with samples.")])
-    return Section(
-        "Sample grids", [Text("Samples from the same fixed noise of the run seed, PyTorch | TensorFlow."), *blocks]
-    )
+    text = f"Samples from the same fixed noise of the run seed, {frameworks_phrase(shown, ' | ', ' | ')}."
+    return Section("Sample grids", [Text(text), *blocks])
 
 
 def parity_section(ctx: Context) -> Section:
@@ -152,8 +155,15 @@ PARITY_LABELS = {
 }
 
 
-def method_section() -> Section:
-    return Section("Method", [Bullets(METHOD)])
+def method_section(ctx: Context) -> Section:
+    return Section("Method", [Bullets([*METHOD, colours_text(ctx.data.runs["framework"])])])
+
+
+def colours_text(frameworks: pd.Series) -> str:
+    """Each framework's colour (and hatch) as the plots draw it, from the registry."""
+    known = [f for f in REGISTRY if f in set(frameworks)]
+    marks = [f"{REGISTRY[f].label} {REGISTRY[f].colour}" + (" hatched" if REGISTRY[f].hatch else "") for f in known]
+    return f"Colours (Okabe-Ito, readable with colour-vision deficiencies): {', '.join(marks)}."
 
 
 METHOD = [
@@ -165,6 +175,4 @@ METHOD = [
     "2.5th-97.5th percentile; memory ratios resample runs only (one figure per run).",
     "Memory: peak resident set of the worker (CPU), or the framework's peak GPU allocation after warm-up.",
     "Spread over seeds is the sample standard deviation (ddof = 1); n=1 marks a single seed.",
-    "Colours: PyTorch vermilion, TensorFlow blue with hatched bars (the Okabe-Ito pair, readable with "
-    "colour-vision deficiencies; the brand colours are both orange).",
 ]
