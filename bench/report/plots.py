@@ -138,8 +138,8 @@ def ratio_forest(ratios: pd.DataFrame, prefix: str, xlabel: str, title: str, pat
         for r in rows.itertuples()
     ]
     ax.set_yticks(range(len(rows)), labels[::-1])
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    fig.supxlabel(xlabel)  # centred on the figure: long case labels leave the axes too narrow for them
+    fig.suptitle(title)
     return save(fig, path)
 
 
