@@ -2,10 +2,8 @@
 
 One worker process per framework runs ALL variants and levels once (session fixture), at batch 8
 (4 for dcgan-cifar) with 10 L5 steps to fit the CI budget (the CLI defaults are each variant's batch size and 50 steps);
-the tests compare the dumps with numpy only. JAX, when installed, runs JAX_VARIANTS here (every layer
-kind, the dropout-free MLP, the gradient penalty's double backward, the conditional G): its compiles
-make each variant 30-110 s on 2 shared cores, and all ten took 14.6 min three-way (README, Parity).
-Its losses for every objective, the penalty and WGAN clipping are checked in tests/test_frameworks.py.
+the tests compare the dumps with numpy only. JAX, when installed, runs every variant too, in a third
+worker beside them (all of it: 6.8 min on 2 cores from cold compile caches, 5.4 warm; 2026-12-03).
 """
 
 from __future__ import annotations
@@ -43,19 +41,17 @@ def small_job(**changes) -> Job:
     return job
 
 
-JAX_VARIANTS = ("gan", "dcgan", "wgan-gp", "cgan")
 JAX = "jax" if frameworks.installed("jax") else ""
 
 
 @pytest.fixture(scope="session")
 def parity_run(tmp_path_factory) -> tuple[Job, Path, dict[str, Path]]:
-    """PyTorch and TensorFlow on every variant and, at the same time, JAX on JAX_VARIANTS."""
+    """PyTorch and TensorFlow on every variant and, at the same time, JAX on every variant."""
     job = small_job()
     workdir = tmp_path_factory.mktemp("parity")
     with ThreadPoolExecutor(2) as pool:
         both = pool.submit(run_workers, job, workdir, 900, frameworks=("torch", "tf"))
-        third = JAX and pool.submit(run_workers, small_job(variants=list(JAX_VARIANTS)), workdir / JAX, 900,
-                                    frameworks=(JAX,))  # fmt: skip
+        third = JAX and pool.submit(run_workers, small_job(), workdir / JAX, 1800, frameworks=(JAX,))
         outs = {**both.result(), **(third.result() if third else {})}
     return job, workdir, outs
 
@@ -66,8 +62,7 @@ def rows(parity_run) -> dict[tuple[str, str], list[Row]]:
     job, workdir, outs = parity_run
     found: dict[tuple[str, str], list[Row]] = {}
     for name in job.variants:
-        mine = {fw: out for fw, out in outs.items() if fw != JAX or name in JAX_VARIANTS}
-        for r in compare_variant(name, collect(mine, name, workdir), job):
+        for r in compare_variant(name, collect(outs, name, workdir), job):
             found.setdefault((r.variant, r.level), []).append(r)
     return found
 
@@ -75,7 +70,7 @@ def rows(parity_run) -> dict[tuple[str, str], list[Row]]:
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_level_passes(rows, variant, level):
-    assert [r.framework for r in rows[(variant, level)]] == ["tf", *([JAX] if JAX and variant in JAX_VARIANTS else [])]
+    assert [r.framework for r in rows[(variant, level)]] == ["tf", *([JAX] if JAX else [])]
     for row in rows[(variant, level)]:
         assert row.passed, (
             f"{variant} {row.framework} {level}: rel {row.max_rel_diff:.2e} > tol {row.tolerance:g}; {row.detail}"
