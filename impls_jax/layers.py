@@ -212,7 +212,7 @@ def max_pool(x: Array, k: int) -> Array:
 
     Flax's `nn.max_pool` (XLA's reduce-window) has the same forward, but its gradient is XLA's
     select-and-scatter, which the CPU backend expands into a scatter over iota index arrays: 46 ms for a
-    (64, 28, 28, 64) input against 1.5 ms here, about a third of the MNIST ssgan/cgan step's thread time
+    (64, 28, 28, 64) input against 1.5 ms here; about a quarter of the MNIST ssgan step's thread time
     (measured). The gradient is the same: each window's upstream gradient goes to its first maximum in
     row-major order (XLA's select with >=, PyTorch's and TensorFlow's max-pool gradients), so ties are
     broken alike; tests compare values, gradients and second derivatives with `nn.max_pool`. The

@@ -3,7 +3,7 @@
 One worker process per framework runs ALL variants and levels once (session fixture), at batch 8
 (4 for dcgan-cifar) with 10 L5 steps to fit the CI budget (the CLI defaults are each variant's batch size and 50 steps);
 the tests compare the dumps with numpy only. JAX, when installed, runs every variant too, in a third
-worker beside them (all of it: 6.8 min on 2 cores from cold compile caches, 5.4 warm; 2026-12-03).
+worker beside them (all of it: 6.8–7.0 min on 2 cores from cold compile caches, 5.4 warm; 2026-12-03).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +45,9 @@ JAX = "jax" if frameworks.installed("jax") else ""
 
 @pytest.fixture(scope="session")
 def parity_run(tmp_path_factory) -> tuple[Job, Path, dict[str, Path]]:
-    """PyTorch and TensorFlow on every variant and, at the same time, JAX on every variant."""
-    job = small_job()
-    workdir = tmp_path_factory.mktemp("parity")
-    with ThreadPoolExecutor(2) as pool:
-        both = pool.submit(run_workers, job, workdir, 900, frameworks=("torch", "tf"))
-        third = JAX and pool.submit(run_workers, small_job(), workdir / JAX, 1800, frameworks=(JAX,))
-        outs = {**both.result(), **(third.result() if third else {})}
-    return job, workdir, outs
+    """PyTorch, TensorFlow and (when installed) JAX on every variant, their workers side by side."""
+    job, workdir = small_job(), tmp_path_factory.mktemp("parity")
+    return job, workdir, run_workers(job, workdir, 900, frameworks=("torch", "tf", *([JAX] if JAX else [])))
 
 
 @pytest.fixture(scope="session")
