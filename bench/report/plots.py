@@ -119,7 +119,9 @@ def bar_panel(ax, rows: pd.DataFrame, configs: list, value: str, low: str, high:
 def ratio_forest(ratios: pd.DataFrame, prefix: str, xlabel: str, title: str, path: Path) -> Path:
     """Each case's reference/other-framework ratio as a dot with its 95% interval; the line at 1 means parity."""
     rows = ratios.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4), layout="constrained")
+    labels = forest_labels(rows)
+    width = max(7.0, 3.5 + 0.075 * max(map(len, labels)))  # long case labels keep ~3.5 in for the data
+    fig, ax = plt.subplots(figsize=(width, 0.45 * len(rows) + 1.4), layout="constrained")
     for i, r in rows.iterrows():
         y = len(rows) - 1 - i
         lo, hi = r[f"{prefix}_low"], r[f"{prefix}_high"]
@@ -127,20 +129,24 @@ def ratio_forest(ratios: pd.DataFrame, prefix: str, xlabel: str, title: str, pat
             ax.plot([lo, hi], [y, y], color="#333333", lw=2)
         ax.plot(r[f"{prefix}_ratio"], y, "o", color="#333333")
     ax.axvline(1.0, color="#999999", ls="--", lw=1)
+    ax.set_yticks(range(len(rows)), labels[::-1])
+    fig.supxlabel(xlabel)  # centred on the figure: long case labels leave the axes too narrow for them
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def forest_labels(rows: pd.DataFrame) -> list[str]:
+    """One label per ratio row: variant and case, plus modes and framework pair where they vary."""
     modes = rows["modes"].nunique() > 1
     pairs = "pair" in rows and rows["pair"].nunique() > 1
     datasets = rows["dataset"].nunique() > 1
-    labels = [
+    return [
         f"{r.variant} ({case_label(r._asdict(), datasets)}"
         + (f", {r.modes}" if modes else "")
         + (f", {r.pair}" if pairs else "")
         + ")"
         for r in rows.itertuples()
     ]
-    ax.set_yticks(range(len(rows)), labels[::-1])
-    fig.supxlabel(xlabel)  # centred on the figure: long case labels leave the axes too narrow for them
-    fig.suptitle(title)
-    return save(fig, path)
 
 
 @styled
