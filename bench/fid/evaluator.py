@@ -162,14 +162,15 @@ def parse_request(raw: dict) -> dict:
     return req
 
 
-def real_statistics(req: dict, extract, resize: str) -> tuple[cache.RealStats, int, str]:
-    """Reference statistics from the cache when possible, else extracted (and cached)."""
+def real_statistics(req: dict, extract, resize: str, ran_on: str = "") -> tuple[cache.RealStats, int, str]:
+    """Reference statistics from the cache when possible, else extracted (and cached); `ran_on` is
+    "runtime/device kind", so a reference is only reused with the runtime that will score the fakes."""
     images = load_image_set(req["real"], req["max_images"])
     if not req["use_cache"]:
         return cache.RealStats.from_features(extract(images)), len(images), "off"
     root = Path(req["cache_dir"]).expanduser() if req["cache_dir"] else None
     checksum = cache.images_checksum(images)
-    key = cache.cache_key(checksum, len(images), req["extractor"], resize, req["real_key"])
+    key = cache.cache_key(checksum, len(images), req["extractor"], resize, req["real_key"], ran_on)
     entry = cache.load(key, root)
     if entry is not None:
         return entry, len(images), "hit"
@@ -212,8 +213,9 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     log(f"fid: {extract.name} ({runtime}) on {extract.device}; {len(req['fake'])} image set(s) to score "
         f"against {req['real']}")  # fmt: skip
     t0 = time.perf_counter()
+    ran_on = f"{runtime}/{str(extract.device).split(':')[0]}"  # part of the reference cache's key
     real, n_real, cache_state = real_statistics(
-        req, lambda ims: extract(ims, Progress(log, "reference")), RESIZE_METHOD
+        req, lambda ims: extract(ims, Progress(log, "reference")), RESIZE_METHOD, ran_on
     )
     real_s = time.perf_counter() - t0
     log(f"fid: reference {req['real']}: {n_real} images, cache {cache_state}, {real_s:.1f} s")
