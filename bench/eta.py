@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.data.paths import cache_root
 from bench.flops import step_flops
 from bench.frameworks import DEFAULT_MODES
-from bench.peak import peak_dir, theoretical_peak
+from bench.peak import best_measured, theoretical_peak
 from bench.spec import RunSpec
 from bench.variants import get_variant, variant_arch
 
@@ -126,15 +126,9 @@ def prior_rate(spec: RunSpec) -> float:
     (bench/peak.py's cache), else of the CPU's theoretical peak, else a fixed guess."""
     if device_kind(spec) != "cpu":
         return PRIOR_RATE["gpu"]
-    peaks = []
-    for path in glob.glob(str(peak_dir() / "*.json")):
-        try:
-            entry = json.loads(Path(path).read_text())
-            if entry.get("hostname") == socket.gethostname() and entry.get("device") == "cpu":
-                peaks.append(float(entry["flops"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    peak = max(peaks) if peaks else theoretical_peak(spec.threads)
+    peak = best_measured({"hostname": socket.gethostname(), "device": "cpu"})  # any framework, any threads
+    if not math.isfinite(peak):
+        peak = theoretical_peak(spec.threads)
     return PRIOR_SHARE * peak if math.isfinite(peak) and peak > 0 else PRIOR_RATE["cpu"]
 
 
