@@ -6,7 +6,8 @@ finished here (compilation counted in `fixed`, with process start, imports, mode
 Before a (framework, mode) has finished a run, the same framework's other modes stand in, then any
 run, then a prior; runs recorded earlier on this host in the results directory count too. The FID
 phase is the images to score (samples, the reference and the floor of each dataset) over the
-extractor speed measured on this machine (bench/fid/runtimes.py's saved choice), or a prior.
+extractor speed measured on this machine (bench/fid/runtimes.py's saved choice), else a share of its
+measured matmul peak, else a prior.
 Coverage (a small classifier) is left out. Tested on recorded runs in tests/test_eta.py.
 """
 
@@ -32,7 +33,13 @@ from bench.variants import get_variant, variant_arch
 PRIOR_FIXED_S = 20.0  # a CPU run's process start, imports, build and samples, before any run is seen
 PRIOR_RATE = {"cpu": 2e10, "gpu": 1e12}  # FLOP/s of a GAN step before any run is seen, without a peak
 PRIOR_SHARE = 0.3  # before any run is seen: this share of the machine's peak (measured, else theoretical)
-PRIOR_FID_RATE = {"cpu": 8.0, "gpu": 300.0}  # Inception images/s before the extractor was measured
+PRIOR_FID_RATE = {"cpu": 8.0, "gpu": 300.0}  # Inception images/s before the extractor or any matmul was measured
+# Before the extractor is measured (at the start of the FID phase), a CPU's best matmul stands in: the
+# network is 11.42 GFLOP an image (benchmarks/bench_inception.py counts it), and the `all` suite's FID
+# phase ran at 0.7-1.0x the matmul peak on three 2-core hosts (12 images/s at 200 GFLOP/s with PyTorch;
+# 10 at 110 and 14.4 at 168 with OpenVINO): 0.8 keeps the estimate within about 30% of each.
+INCEPTION_FLOPS = 11.42e9
+FID_PEAK_SHARE = 0.8
 # Scoring one set besides extraction: FID's 2048x2048 matrix square root, KID's 100 subsets, loading;
 # 19 s per set of 1,024 in the `all` suite on a 2-core AVX2 CPU (120 s a set, 101 s of it extraction).
 SCORE_S = 18.0
@@ -145,19 +152,24 @@ def fid_images(specs: list[RunSpec]) -> int:
 
 
 def fid_rate(device: str) -> tuple[float, str]:
-    """(images/s, where the figure comes from): this host's measured FID runtime, else a prior."""
-    if device == "cpu":
-        best = 0.0
-        for path in glob.glob(str(cache_root() / "fid-runtime" / "choice-*.json")):
-            try:
-                saved = json.loads(Path(path).read_text())
-                if saved.get("host") == socket.gethostname():
-                    best = max(best, float(saved["measured"][saved["runtime"]]["images_per_s"]))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        if best > 0:
-            return best, "measured here"
-    return PRIOR_FID_RATE["cpu" if device == "cpu" else "gpu"], "a prior"
+    """(images/s, where the figure comes from): this host's measured FID runtime, else a share of its
+    matmul peak (measured by the first run of a suite, at the default thread count), else a prior."""
+    if device != "cpu":
+        return PRIOR_FID_RATE["gpu"], "a prior"
+    best = 0.0
+    for path in glob.glob(str(cache_root() / "fid-runtime" / "choice-*.json")):
+        try:
+            saved = json.loads(Path(path).read_text())
+            if saved.get("host") == socket.gethostname():
+                best = max(best, float(saved["measured"][saved["runtime"]]["images_per_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if best > 0:
+        return best, "measured here"
+    peak = best_measured({"hostname": socket.gethostname(), "device": "cpu", "threads": 0})
+    if math.isfinite(peak) and peak > 0:
+        return FID_PEAK_SHARE * peak / INCEPTION_FLOPS, "from this machine's matmul peak"
+    return PRIOR_FID_RATE["cpu"], "a prior"
 
 
 def fid_s(specs: list[RunSpec]) -> float:

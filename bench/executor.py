@@ -53,7 +53,7 @@ class Progress:
     queue: list[RunSpec] = field(default_factory=list)  # not started yet
     evaluated: list[RunSpec] = field(default_factory=list)  # scored in the FID phase after training
     running: dict[str, tuple[RunSpec, float]] = field(default_factory=dict)  # run id -> (spec, started)
-    fid_phase_s: float = 0.0  # the FID phase after training, estimated once
+    fid_phase_s: float = 0.0  # the FID phase after training, estimated again as each run ends
     estimator: Estimator = field(default_factory=Estimator)
     _last_print: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,6 +84,7 @@ class Progress:
         with self.lock:
             _, t0 = self.running.pop(spec.run_id, (spec, time.monotonic()))
             self.estimator.observe(spec, row, time.monotonic() - t0)
+            self.fid_phase_s = fid_s(self.evaluated)  # the first run measured the matmul peak it stands on
 
     def eta(self, spec: RunSpec | None = None, left_s: float | None = None) -> str:
         """Suite ETA; `left_s` is what `spec`'s own progress says remains of it (better than the model)."""

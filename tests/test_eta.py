@@ -65,6 +65,19 @@ def test_fid_phase_counts_samples_reference_and_floor(tmp_path, monkeypatch):
     assert "for 4096 images at 12.5/s (measured here)" in eta.expected(Estimator(), specs, specs[:2], 1)
 
 
+def test_fid_speed_before_it_is_measured_comes_from_the_matmul_peak(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    (tmp_path / "peak").mkdir()
+    entry = {"hostname": socket.gethostname(), "device": "cpu", "threads": 1, "flops": 9e10}
+    (tmp_path / "peak" / "torch-1.json").write_text(json.dumps(entry))
+    assert fid_rate("cpu") == (eta.PRIOR_FID_RATE["cpu"], "a prior")  # one thread's peak is not the extractor's
+    (tmp_path / "peak" / "torch-0.json").write_text(json.dumps(dict(entry, threads=0, flops=1.6e11)))
+    rate, source = fid_rate("cpu")
+    assert (rate, source) == (pytest.approx(0.8 * 1.6e11 / 11.42e9), "from this machine's matmul peak")
+    assert 10.0 < rate < 14.4  # the extractor measured 14.4 images/s on that host
+    assert fid_rate("0") == (eta.PRIOR_FID_RATE["gpu"], "a prior")
+
+
 def test_prior_is_a_share_of_the_machine_peak(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(eta, "theoretical_peak", lambda threads: 1e11)
