@@ -12,7 +12,11 @@ from bench import eta
 from bench.eta import Estimator, fid_images, fid_rate, run_work
 from bench.spec import RunSpec
 
-RECORDED = Path(__file__).parent / "fixtures" / "all_suite_runs.csv"
+FIXTURES = Path(__file__).parent / "fixtures"
+RECORDED = {  # `all` suites from fresh clones, 2-core AVX2 hosts: after a quarter, after half
+    "all_suite_runs.csv": "PyTorch + TensorFlow, 16 trained runs, 2026-12-02: +27%, +2%",
+    "all_suite_runs_3fw.csv": "PyTorch + TensorFlow + JAX, 24 trained runs, 2026-12-03: -20%, -36%",
+}
 
 
 def row(train_s: float, compile_s: float = 0.0, status: str = "ok") -> dict:
@@ -94,11 +98,13 @@ def test_clock():
     assert (eta.clock(5), eta.clock(125.9), eta.clock(3 * 3600 + 61)) == ("0m05s", "2m05s", "3h01m")
 
 
-def test_within_30_percent_after_the_first_quarter_of_a_recorded_all_suite():
-    """Replay a real `all` suite (tests/fixtures/all_suite_runs.csv: its rows in run order, `seconds` as
-    the orchestrator saw each run end to end; 2-core AVX2 CPU, 2026-12-02): after a quarter of the
-    runs that trained have finished, the predicted training time of the rest is within 30% of theirs."""
-    runs = pd.read_csv(RECORDED)
+@pytest.mark.parametrize("recorded", RECORDED)
+def test_within_30_percent_after_the_first_quarter_of_a_recorded_all_suite(recorded):
+    """Replay a real `all` suite (its rows in run order, `seconds` as the orchestrator saw each run end
+    to end): after a quarter of the runs that trained have finished, the predicted training time of the
+    rest is within 30% of theirs. After half, the three-framework suite is 36% under: its second half
+    holds JAX's wgan-gp and ssgan, whose FLOP rate is half of what JAX's first runs showed."""
+    runs = pd.read_csv(FIXTURES / recorded)
     runs = runs[runs["status"].isin(["ok", "diverged"])].reset_index(drop=True)  # skipped ones cost nothing
     specs = [RunSpec(r.variant, r.framework, steps=int(r.steps), warmup=int(r.warmup), batch_size=int(r.batch_size),
                      mode=r.mode) for r in runs.itertuples()]  # fmt: skip
