@@ -37,7 +37,7 @@ PRIOR_FID_RATE = {"cpu": 8.0, "gpu": 300.0}  # Inception images/s before the ext
 # Before the extractor is measured (at the start of the FID phase), a CPU's best matmul stands in: the
 # network is 11.42 GFLOP an image (benchmarks/bench_inception.py counts it), and the `all` suite's FID
 # phase ran at 0.7-1.0x the matmul peak on three 2-core hosts (12 images/s at 200 GFLOP/s with PyTorch;
-# 10 at 110 and 14.4 at 168 with OpenVINO): 0.8 keeps the estimate within about 30% of each.
+# 10 at 110 and 14.3 at 168 with OpenVINO): 0.8 keeps the estimate within about 30% of each.
 INCEPTION_FLOPS = 11.42e9
 FID_PEAK_SHARE = 0.8
 # Scoring one set besides extraction: FID's 2048x2048 matrix square root, KID's 100 subsets, loading;

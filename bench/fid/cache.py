@@ -6,8 +6,8 @@ the same reference, so it is computed once. Entries live in `$BENCH_CACHE_DIR/fi
 the features: the images' content checksum, their count, an optional caller key (dataset and
 split), the extractor and its version, the runtime and device kind that ran it (their features agree
 to ~1e-5 of scale on a CPU, but a GPU's TF32 does not, and a row names one runtime for both sets), and
-the resize method. Files are written to a temporary
-name and moved into place with os.replace, so a crash never leaves a half-written entry.
+the resize method. Files are written to a temporary name and moved into place with os.replace, so a
+crash never leaves a half-written entry.
 """
 
 from __future__ import annotations
