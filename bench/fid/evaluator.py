@@ -213,7 +213,7 @@ def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     log(f"fid: {extract.name} ({runtime}) on {extract.device}; {len(req['fake'])} image set(s) to score "
         f"against {req['real']}")  # fmt: skip
     t0 = time.perf_counter()
-    ran_on = f"{runtime}/{str(extract.device).split(':')[0]}"  # part of the reference cache's key
+    ran_on = f"{runtime}/{extract.device.type}"  # part of the reference cache's key
     real, n_real, cache_state = real_statistics(
         req, lambda ims: extract(ims, Progress(log, "reference")), RESIZE_METHOD, ran_on
     )
