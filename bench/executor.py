@@ -96,14 +96,15 @@ class Progress:
             rest = self.estimator.training_s(self.queue, self.jobs) + self.fid_phase_s
             return clock(running / max(1, min(self.jobs, len(self.running) or 1)) + rest)
 
-    def plan(self, todo: list[RunSpec], results_dir: Path) -> None:
-        """The runs to come (a run whose data is absent costs nothing), what this machine recorded
-        before, and the up-front expected duration."""
+    def plan(self, todo: list[RunSpec], results_dir: Path, suite: list[RunSpec] | None = None) -> None:
+        """The runs to come (a run whose data is absent costs nothing), and what this machine recorded
+        before for any run of the `suite` (the finished ones of a resumed suite, or all with --force)."""
         self.queue = [s for s in todo if skipped_row(s, with_environment=False) is None]
         self.evaluated = [s for s in self.queue if s.fid_samples]
         self.fid_phase_s = fid_s(self.evaluated)
         earlier = load_table(results_dir, "runs") if todo else pd.DataFrame()
-        self.estimator.learn_from_results(earlier.to_dict("records"), {s.run_id: s for s in todo})
+        known = {s.run_id: s for s in (suite if suite is not None else todo)}
+        self.estimator.learn_from_results(earlier.to_dict("records"), known)
 
     def announce(self) -> None:
         """The up-front line: runs to do and the expected duration (once `jobs` is known)."""
@@ -151,7 +152,7 @@ def pending(specs: list[RunSpec], results_dir: Path, force: bool, progress: Prog
             progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
         else:
             todo.append((head, spec))
-    progress.plan([spec for _, spec in todo], results_dir)
+    progress.plan([spec for _, spec in todo], results_dir, specs)
     return todo
 
 

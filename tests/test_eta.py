@@ -12,6 +12,7 @@ import pytest
 from bench import eta
 from bench.eta import Estimator, fid_images, fid_rate, run_work
 from bench.executor import Progress
+from bench.results import table_path, write_table_atomic
 from bench.spec import RunSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -96,6 +97,26 @@ def test_progress_refreshes_the_fid_phase_when_a_run_has_measured_the_peak(tmp_p
     progress.started(specs[0])
     progress.finished(specs[0], row(1.0))
     assert progress.fid_phase_s == pytest.approx(eta.fid_s(specs)) and progress.fid_phase_s < 0.8 * before
+
+
+def test_a_resumed_suite_learns_from_the_runs_it_finished_before(tmp_path, monkeypatch):
+    """The finished runs of a suite stopped half way are on disk: the resumed suite's up-front
+    estimate starts from their speed, not from the prior (it did before: only pending runs counted)."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path))
+    done, todo = RunSpec("dcgan", "torch", steps=20, warmup=2), RunSpec("dcgan", "torch", steps=20, warmup=2, seed=1)
+    rate = 4e9  # FLOP/s the finished run reached; it ran 7 s besides its steps
+    recorded = {**row(run_work(done) / rate), "run_id": done.run_id, "variant": "dcgan", "framework": "torch"}
+    recorded.update(hostname=socket.gethostname(), jobs=1, wall_s=run_work(done) / rate + 6.0)  # +1 s to start
+    write_table_atomic(pd.DataFrame([recorded]), table_path(tmp_path / "results", "runs", done.run_id))
+    progress = Progress(total=2, stream=io.StringIO())
+    progress.plan([todo], tmp_path / "results", suite=[done, todo])
+    assert progress.estimator.predict(todo) == pytest.approx(7.0 + run_work(todo) / rate)
+    progress.announce()
+    assert "(runs seen on this machine)" in progress.stream.getvalue()
+    elsewhere = Progress(total=2, stream=io.StringIO())
+    monkeypatch.setattr(socket, "gethostname", lambda: "another-host")
+    elsewhere.plan([todo], tmp_path / "results", suite=[done, todo])
+    assert not elsewhere.estimator.seen  # another machine's rows teach nothing
 
 
 def test_prior_is_a_share_of_the_machine_peak(tmp_path, monkeypatch):
