@@ -3,8 +3,11 @@
 A run costs `fixed + work / rate` seconds: `work` is its analytic FLOPs (bench/flops.py: one step's
 FLOPs x (steps + warm-up)), `rate` the FLOP/s its framework and mode reached in the runs already
 finished here (compilation counted in `fixed`, with process start, imports, model build and samples).
-Before a (framework, mode) has finished a run, the same framework's other modes stand in, then any
-run, then a prior; runs recorded earlier on this host in the results directory count too. The FID
+The closest runs seen stand in: same framework, mode, architecture and batch size, then the same
+architecture at any batch, then the framework and mode, the framework, any run, then a prior; runs
+recorded earlier on this host in the results directory count too. A rate learned on other
+architectures is used only where it beats the prior (a share of the machine's peak): an MLP at batch 16
+reaches a tenth of a conv net's FLOP/s, and a sweep starts with the MLP. The FID
 phase is the images to score (samples, the reference and the floor of each dataset) over the
 extractor speed measured on this machine (bench/fid/runtimes.py's saved choice), else a share of its
 measured matmul peak, else a prior.
@@ -57,6 +60,14 @@ def step_work(name: str, batch_size: int) -> float:
     return float(step_flops(variant, variant_arch(variant), batch_size or variant.batch_size).total)
 
 
+def levels(spec: RunSpec) -> list[tuple]:
+    """The keys a finished run teaches, closest first: framework, mode, architecture and batch size;
+    without the batch; framework and mode; framework; any run."""
+    fw, mode, variant = spec.framework, spec_mode(spec), get_variant(spec.variant)
+    arch = variant_arch(variant).name
+    return [(fw, mode, arch, spec.batch_size or variant.batch_size), (fw, mode, arch), (fw, mode), (fw,), ()]
+
+
 def spec_mode(spec: RunSpec) -> str:
     return spec.mode or DEFAULT_MODES.get(spec.framework, "")
 
@@ -79,8 +90,8 @@ class Seen:
 
 @dataclass
 class Estimator:
-    seen: dict[tuple[str, str], Seen] = field(default_factory=lambda: defaultdict(Seen))
-    priors: dict[tuple[str, int], float] = field(default_factory=dict)  # read from disk once per device/threads
+    seen: dict[tuple, Seen] = field(default_factory=lambda: defaultdict(Seen))  # by `levels`
+    priors: dict[tuple[str, int], float] = field(default_factory=dict)  # prior FLOP/s by (device, threads)
 
     def observe(self, spec: RunSpec, row: dict, seconds: float) -> None:
         """Learn from a finished run: `seconds` end to end, and its row's warm-up, timed and compile seconds."""
@@ -93,24 +104,28 @@ class Estimator:
             return
         if not all(math.isfinite(v) for v in (train, compile_s, seconds)) or train - compile_s <= 0:
             return
-        seen = self.seen[(spec.framework, spec_mode(spec))]
-        seen.fixed.append(max(0.0, seconds - train + compile_s))
-        seen.work += run_work(spec)
-        seen.train_s += train - compile_s
+        for key in levels(spec):
+            seen = self.seen[key]
+            seen.fixed.append(max(0.0, seconds - train + compile_s))
+            seen.work += run_work(spec)
+            seen.train_s += train - compile_s
 
     def predict(self, spec: RunSpec) -> float:
-        """Seconds for one run, from the closest runs seen (same framework and mode, framework, any)."""
-        seen = self.seen.get((spec.framework, spec_mode(spec)))
-        if seen is None or not seen.fixed:
-            same_fw = [s for (fw, _), s in self.seen.items() if fw == spec.framework and s.fixed]
-            pool = same_fw or [s for s in self.seen.values() if s.fixed]
-            seen = sum(pool[1:], pool[0]) if pool else None
-        if seen is None:
-            key = (spec.device, spec.threads)
-            if key not in self.priors:
-                self.priors[key] = prior_rate(spec)
-            return PRIOR_FIXED_S + run_work(spec) / self.priors[key]
-        return statistics.median(seen.fixed) + run_work(spec) * seen.train_s / seen.work
+        """Seconds for one run, from the closest runs seen (see `levels`), else from the prior."""
+        key = next((k for k in levels(spec) if k in self.seen), None)
+        if key is None:
+            return PRIOR_FIXED_S + run_work(spec) / self.prior(spec)
+        seen = self.seen[key]
+        rate = seen.work / seen.train_s
+        if len(key) < 3:  # learned on other architectures only: their FLOP rate need not carry over
+            rate = max(rate, self.prior(spec))
+        return statistics.median(seen.fixed) + run_work(spec) / rate
+
+    def prior(self, spec: RunSpec) -> float:
+        key = (spec.device, spec.threads)
+        if key not in self.priors:  # read from disk once per device and thread count
+            self.priors[key] = prior_rate(spec)
+        return self.priors[key]
 
     def training_s(self, specs: list[RunSpec], jobs: int) -> float:
         return sum(self.predict(s) for s in specs) / max(1, jobs)
