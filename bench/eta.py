@@ -1,13 +1,14 @@
 """How long a suite will take: each pending run from the FLOP model and the speed of runs finished on this machine.
 
 A run costs `fixed + work / rate` seconds: `work` is its analytic FLOPs (bench/flops.py: one step's
-FLOPs x (steps + warm-up)), `rate` the FLOP/s its framework and mode reached in the runs already
-finished here (compilation counted in `fixed`, with process start, imports, model build and samples).
-The closest runs seen stand in: same framework, mode, architecture and batch size, then the same
-architecture at any batch, then the framework and mode, the framework, any run, then a prior; runs
-recorded earlier on this host in the results directory count too. A rate learned on other
-architectures is used only where it beats the prior (a share of the machine's peak): an MLP at batch 16
-reaches a tenth of a conv net's FLOP/s, and a sweep starts with the MLP. The FID
+FLOPs x (steps + warm-up)), `rate` the FLOP/s that the closest runs already finished here reached
+(compilation counted in `fixed`, with process start, imports, model build and samples): same
+framework, mode, architecture and batch size, then the same architecture at any batch, then the
+framework and mode, the framework, any run, then a prior. Runs recorded earlier on this host in the
+results directory count too. On a CPU, where no run of the architecture in this framework and mode
+was seen yet, the rate learned from the others is used only where it beats the prior (a share of the
+machine's matmul peak): an MLP at batch 16 reaches a tenth of a conv net's FLOP/s, and a sweep starts
+with the MLP. The FID
 phase is the images to score (samples, the reference and the floor of each dataset) over the
 extractor speed measured on this machine (bench/fid/runtimes.py's saved choice), else a share of its
 measured matmul peak, else a prior.
@@ -63,9 +64,16 @@ def step_work(name: str, batch_size: int) -> float:
 def levels(spec: RunSpec) -> list[tuple]:
     """The keys a finished run teaches, closest first: framework, mode, architecture and batch size;
     without the batch; framework and mode; framework; any run."""
-    fw, mode, variant = spec.framework, spec_mode(spec), get_variant(spec.variant)
-    arch = variant_arch(variant).name
-    return [(fw, mode, arch, spec.batch_size or variant.batch_size), (fw, mode, arch), (fw, mode), (fw,), ()]
+    fw, mode = spec.framework, spec_mode(spec)
+    arch, default_batch = arch_of(spec.variant)
+    return [(fw, mode, arch, spec.batch_size or default_batch), (fw, mode, arch), (fw, mode), (fw,), ()]
+
+
+@functools.lru_cache(maxsize=64)
+def arch_of(name: str) -> tuple[str, int]:
+    """(architecture name, default batch size) of a variant: asked for every queued run at each ETA."""
+    variant = get_variant(name)
+    return variant_arch(variant).name, variant.batch_size
 
 
 def spec_mode(spec: RunSpec) -> str:
@@ -78,14 +86,11 @@ def device_kind(spec: RunSpec) -> str:
 
 @dataclass
 class Seen:
-    """What the finished runs of one framework and mode cost: fixed seconds each, and FLOPs over train seconds."""
+    """What the finished runs under one `levels` key cost: fixed seconds each, and FLOPs over train seconds."""
 
     fixed: list[float] = field(default_factory=list)
     work: float = 0.0
     train_s: float = 0.0
-
-    def __add__(self, other: Seen) -> Seen:
-        return Seen(self.fixed + other.fixed, self.work + other.work, self.train_s + other.train_s)
 
 
 @dataclass
@@ -117,8 +122,8 @@ class Estimator:
             return PRIOR_FIXED_S + run_work(spec) / self.prior(spec)
         seen = self.seen[key]
         rate = seen.work / seen.train_s
-        if len(key) < 3:  # learned on other architectures only: their FLOP rate need not carry over
-            rate = max(rate, self.prior(spec))
+        if len(key) < 3 and device_kind(spec) == "cpu":  # no run of this architecture in this framework
+            rate = max(rate, self.prior(spec))  # and mode: others' FLOP rates need not carry over
         return statistics.median(seen.fixed) + run_work(spec) / rate
 
     def prior(self, spec: RunSpec) -> float:
@@ -131,11 +136,12 @@ class Estimator:
         return sum(self.predict(s) for s in specs) / max(1, jobs)
 
     def learn_from_results(self, runs: list[dict], specs_by_id: dict[str, RunSpec]) -> None:
-        """Rows recorded on this host earlier (their worker's wall_s plus ~1 s of process start)."""
+        """Rows of these specs recorded on this host earlier (their worker's wall_s plus ~1 s of process
+        start). A run id includes `jobs`, so a row shared the machine as the spec will."""
         host = socket.gethostname()
         for row in runs:
             spec = specs_by_id.get(str(row.get("run_id")))
-            if spec is None or row.get("hostname") != host or row.get("jobs", 1) not in (1, None):
+            if spec is None or row.get("hostname") != host:
                 continue
             try:
                 self.observe(spec, row, float(row.get("wall_s", math.nan)) + 1.0)

@@ -11,7 +11,7 @@ import pytest
 
 from bench import eta
 from bench.eta import Estimator, fid_images, fid_rate, run_work
-from bench.executor import Progress
+from bench.executor import Progress, pending
 from bench.results import table_path, write_table_atomic
 from bench.spec import RunSpec
 
@@ -74,6 +74,10 @@ def test_a_rate_from_another_architecture_is_used_only_where_it_beats_the_prior(
     est.observe(conv, row(run_work(conv) / 1e10), run_work(conv) / 1e10 + 5.0)
     same_arch = RunSpec("wgan", "torch", steps=6, warmup=2, batch_size=64)
     assert est.predict(same_arch) == pytest.approx(5.0 + run_work(same_arch) / 1e10)  # dcgan's conv net
+    gpu, gpu_conv = RunSpec("gan", "torch", device="0", batch_size=16), RunSpec("dcgan", "torch", device="0")
+    gpu_est = Estimator()  # a GPU's prior is a guess, not a measured peak: what was learned stands
+    gpu_est.observe(gpu, row(run_work(gpu) / 2e9), run_work(gpu) / 2e9 + 3.0)
+    assert gpu_est.predict(gpu_conv) == pytest.approx(3.0 + run_work(gpu_conv) / 2e9)
 
 
 def test_fid_phase_counts_samples_reference_and_floor(tmp_path, monkeypatch):
@@ -127,13 +131,13 @@ def test_a_resumed_suite_learns_from_the_runs_it_finished_before(tmp_path, monke
     recorded.update(hostname=socket.gethostname(), jobs=1, wall_s=run_work(done) / rate + 6.0)  # +1 s to start
     write_table_atomic(pd.DataFrame([recorded]), table_path(tmp_path / "results", "runs", done.run_id))
     progress = Progress(total=2, stream=io.StringIO())
-    progress.plan([todo], tmp_path / "results", suite=[done, todo])
+    assert [spec for _, spec in pending([done, todo], tmp_path / "results", False, progress)] == [todo]
     assert progress.estimator.predict(todo) == pytest.approx(7.0 + run_work(todo) / rate)
     progress.announce()
     assert "(runs seen on this machine)" in progress.stream.getvalue()
     elsewhere = Progress(total=2, stream=io.StringIO())
     monkeypatch.setattr(socket, "gethostname", lambda: "another-host")
-    elsewhere.plan([todo], tmp_path / "results", suite=[done, todo])
+    pending([done, todo], tmp_path / "results", False, elsewhere)
     assert not elsewhere.estimator.seen  # another machine's rows teach nothing
 
 
