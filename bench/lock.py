@@ -27,21 +27,22 @@ LOCK_NAME = ".lock"
 
 
 @contextlib.contextmanager
-def results_lock(results_dir: Path) -> Iterator[None]:
-    """Hold the lock of `results_dir` (created if needed) for the duration of the block."""
+def results_lock(results_dir: Path, kind: str = "results directory", option: str = "--results-dir") -> Iterator[None]:
+    """Hold the lock of `results_dir` (created if needed) for the duration of the block; `kind` and
+    `option` name the directory in the refusal (a report directory is locked the same way)."""
     results_dir = Path(results_dir)
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(results_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise BenchError(f"cannot write to results directory {results_dir} ({e.strerror or e})") from None
+        raise BenchError(f"cannot write to {kind} {results_dir} ({e.strerror or e})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise BenchError(
-                f"results directory {results_dir} is in use by another bench run ({holder(fd)}); "
-                "wait for it to finish, or use another --results-dir"
+                f"{kind} {results_dir} is in use by another bench run ({holder(fd)}); "
+                f"wait for it to finish, or use another {option}"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(_me()).encode(), 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.lock import results_lock
 from bench.report.cli import main_report
 from bench.results import table_path
 from tests.fixtures.report_results import (
@@ -71,3 +72,21 @@ def test_one_framework_only(tmp_path, capsys):
     assert "No variant was measured by two frameworks" in md
     assert "FID/KID" in md and "not computed" in md  # no metrics table at all
     assert (tmp_path / "r" / "figures" / "curves_dcgan.png").is_file()
+
+
+def test_a_report_directory_in_use_is_refused_and_left_as_it_is(tmp_path, capsys):
+    """Two builds of one report directory would delete and write each other's figures: the second is
+    refused in one line, as a second suite on one results directory is."""
+    results = tmp_path / "results"
+    write_measured(results, base_row("dcgan", "torch", 0, 64, "ok"), [100.0, 110.0, 105.0])
+    out = tmp_path / "r"
+    assert main_report(["--results-dir", str(results), "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".lock"}
+    with results_lock(out, "report directory", "--out"):  # another build holds it
+        assert main_report(["--results-dir", str(results), "--out", str(out)]) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"error: report directory {out} is in use by another bench run (pid ")
+    assert line.endswith("wait for it to finish, or use another --out")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != ".lock"} == before
+    assert main_report(["--results-dir", str(results), "--out", str(out)]) == 0  # free again

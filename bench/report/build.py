@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.lock import results_lock
 from bench.report import sections as s
 from bench.report import sections_training as st
 from bench.report import tables
-from bench.report.data import frameworks_phrase, load_report_data
+from bench.report.data import ReportData, frameworks_phrase, load_report_data
 from bench.report.doc import Document
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
@@ -31,10 +32,15 @@ def default_name(results_dir: Path) -> str:
 def build_report(results_dir: Path, out_dir: Path | None = None, name: str | None = None) -> Path:
     """Write the report for `results_dir` and return its directory; BenchError on unusable input."""
     results_dir = Path(results_dir)
-    data = load_report_data(results_dir)
     out = Path(out_dir) if out_dir is not None else Path("reports") / (name or default_name(results_dir))
     if out.resolve() == results_dir.resolve():
         raise BenchError(f"the report directory {out} must differ from the results directory")
+    data = load_report_data(results_dir)  # unusable input fails here, before anything is written
+    with results_lock(out, "report directory", "--out"):  # two builds would mix their figure files
+        return _write(data, results_dir, out, name)
+
+
+def _write(data: ReportData, results_dir: Path, out: Path, name: str | None) -> Path:
     for folder in ("figures", "grids"):  # only what this function writes: stale plots must not linger
         shutil.rmtree(out / folder, ignore_errors=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
