@@ -17,8 +17,9 @@ from bench.spec import RunSpec
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # `all` suites from fresh clones on 2-core AVX2 hosts (training-time prediction after a quarter, after half):
-# PyTorch + TensorFlow, 16 trained runs, 2026-12-02 (+28%, +2%); the three frameworks, 24 runs, 2026-12-03 (-19%, -36%)
-RECORDED = ("all_suite_runs.csv", "all_suite_runs_3fw.csv")
+# PyTorch + TensorFlow, 16 trained runs, 2026-12-02 (+28%, +2%); the three frameworks, 24 runs, 2026-12-03 (-19%, -36%).
+# With the float32 matmul peak each host measured (the prior for architectures not run yet is 0.3 x that).
+RECORDED = (("all_suite_runs.csv", 1.12e11), ("all_suite_runs_3fw.csv", 1.68e11))
 
 
 def row(train_s: float, compile_s: float = 0.0, status: str = "ok") -> dict:
@@ -157,12 +158,13 @@ def test_clock():
     assert (eta.clock(5), eta.clock(125.9), eta.clock(3 * 3600 + 61)) == ("0m05s", "2m05s", "3h01m")
 
 
-@pytest.mark.parametrize("recorded", RECORDED)
-def test_within_30_percent_after_the_first_quarter_of_a_recorded_all_suite(recorded):
+@pytest.mark.parametrize(("recorded", "peak"), RECORDED)
+def test_within_30_percent_after_the_first_quarter_of_a_recorded_all_suite(recorded, peak, monkeypatch):
     """Replay a real `all` suite (its rows in run order, `seconds` as the orchestrator saw each run end
     to end): after a quarter of the runs that trained have finished, the predicted training time of the
     rest is within 30% of theirs. After half, the three-framework suite is 36% under: its second half
     holds JAX's wgan-gp and ssgan, whose FLOP rate is half of what JAX's first runs showed."""
+    monkeypatch.setattr(eta, "prior_rate", lambda spec: eta.PRIOR_SHARE * peak)
     runs = pd.read_csv(FIXTURES / recorded)
     runs = runs[runs["status"].isin(["ok", "diverged"])].reset_index(drop=True)  # skipped ones cost nothing
     specs = [RunSpec(r.variant, r.framework, steps=int(r.steps), warmup=int(r.warmup), batch_size=int(r.batch_size),
