@@ -109,10 +109,11 @@ class Estimator:
             return
         if not all(math.isfinite(v) for v in (train, compile_s, seconds)) or train - compile_s <= 0:
             return
+        fixed, work = max(0.0, seconds - train + compile_s), run_work(spec)
         for key in levels(spec):
             seen = self.seen[key]
-            seen.fixed.append(max(0.0, seconds - train + compile_s))
-            seen.work += run_work(spec)
+            seen.fixed.append(fixed)
+            seen.work += work
             seen.train_s += train - compile_s
 
     def predict(self, spec: RunSpec) -> float:
