@@ -16,8 +16,9 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.executors import EXTRA, executor_module
 from bench.frameworks import FRAMEWORKS, INSTALL_HINT, MODES, REGISTRY, drop_missing_optional, installed
+from bench.precision import LOSS_SCALERS, PRECISIONS
 from bench.spec import RunSpec
-from bench.suites import BUILTIN, GPU_FID_SAMPLES, Suite, expand, get_suite, load_suite_file, override
+from bench.suites import BUILTIN, GPU_FID_SAMPLES, GPU_PRECISIONS, Suite, expand, get_suite, load_suite_file, override
 from bench.validate import (
     check_data,
     check_dataset_shape,
@@ -74,6 +75,15 @@ def build_parser() -> Parser:
     r.add_argument("--warmup", type=int, help="untimed warm-up steps (>= 1: the first traces/compiles)")
     r.add_argument("--batch-size", type=_csv(int), help="batch size(s); several make a sweep")
     r.add_argument("--modes", type=_csv(str), help=f"execution modes: {MODES_HELP}")
+    r.add_argument(
+        "--precision", type=_csv(str), help=f"precision(s): {', '.join(PRECISIONS)} (default fp32; tf32 on a GPU only)"
+    )
+    r.add_argument(
+        "--loss-scaler",
+        choices=LOSS_SCALERS,
+        default="",
+        help="fp16's dynamic loss scaling: one scale per network (default) or one shared by G and D",
+    )
     r.add_argument("--seeds", type=_csv(int), help="comma-separated seeds")
     r.add_argument("--repeats", type=int, help="repeats of each run")
     r.add_argument("--device", type=_device, default="cpu", help="cpu, or a GPU index")
@@ -125,10 +135,13 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
         suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
         fid_samples=args.fid_samples, modes=args.modes, jobs=args.jobs, executor=args.executor,
+        precisions=args.precision,
     )  # fmt: skip
     check_executor(suite.executor, args.ray_address)
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":
         suite = override(suite, fid_samples=GPU_FID_SAMPLES)  # the study's 10k/10k where a GPU affords it
+    if args.precision is None and args.device != "cpu" and suite.name == "precision":
+        suite = override(suite, precisions=GPU_PRECISIONS)  # TF32 exists on a GPU only
     if args.frameworks is None and suite.frameworks == FRAMEWORKS:  # every registered one: those installed
         kept, notes = drop_missing_optional(suite.frameworks)
         suite = replace(suite, frameworks=kept)
@@ -147,7 +160,7 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
         check_device(args.device)
     base = RunSpec(variant="", framework="", device=args.device, threads=args.threads,
                    deterministic=args.deterministic, dataset=args.dataset, data_dir=args.data_dir,
-                   compile_cache=not args.no_compile_cache,
+                   compile_cache=not args.no_compile_cache, loss_scaler=args.loss_scaler,
                    labeled_fraction=-1.0 if args.labeled_fraction is None else args.labeled_fraction)  # fmt: skip
     specs = expand(suite, base)
     if not specs:

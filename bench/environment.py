@@ -36,6 +36,28 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 instructions that do bfloat16 arithmetic natively
+
+
+@lru_cache(maxsize=1)
+def cpu_bf16_flags() -> str:
+    """The CPU's native bfloat16 instruction sets (comma-separated, "" when bf16 is emulated there)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return ",".join(f for f in BF16_FLAGS if f in have)
+    except OSError:
+        pass
+    return ""
+
+
+def gpu_precision_support(capability: str) -> dict[str, bool]:
+    """TF32 and native bf16 tensor cores came with NVIDIA's compute capability 8.0 (Ampere)."""
+    major = int(capability.split(".")[0]) if capability else 0
+    return {"gpu_tf32": major >= 8, "gpu_bf16": major >= 8}
+
+
 @lru_cache(maxsize=1)
 def git_commit() -> str:
     """HEAD's commit, with `-dirty` when tracked files differ from it; "" outside a checkout."""
@@ -62,6 +84,8 @@ def environment() -> dict[str, str | int]:
         **{f.version_column: package_version(*f.distributions) for f in REGISTRY.values()},
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count() or 0,
+        "cpu_bf16": cpu_bf16_flags(),
+        "cpu_bf16_native": bool(cpu_bf16_flags()),
         "git_commit": git_commit(),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),

@@ -109,7 +109,7 @@ INTERFACE: dict[str, tuple[str, ...]] = {
     "losses": ("d_loss", "d_loss_terms", "g_loss"),
     "models": ("build_models", "framework_tensors", "load_weights", "export_weights", "count_trainable"),
     "optim": ("make_optimizer", "optimizer_state"),
-    "runtime": ("configure", "device_name", "sync", "reset_peak_memory", "peak_device_memory", "info",
+    "runtime": ("configure", "tf32", "device_name", "sync", "reset_peak_memory", "peak_device_memory", "info",
                 "matmul_seconds", "compile_cache_probe", "compile_cache_state"),
     "train": ("Trainer", "gradient_penalty"),
 }  # fmt: skip
@@ -117,7 +117,7 @@ INTERFACE: dict[str, tuple[str, ...]] = {
 # the step entry point, and what results, parity and evaluation read back.
 TRAINER_METHODS = ("train_step", "fake_for_d", "g_images", "d_outputs", "loss_terms", "g_loss_of", "penalty",
                    "update", "clip_weights", "mean", "fetch", "sync", "generate", "d_logits", "export_weights",
-                   "optimizer_state", "load", "forward", "d_grads", "g_grads")  # fmt: skip
+                   "optimizer_state", "load", "forward", "d_grads", "g_grads", "precision_state")  # fmt: skip
 
 FRAMEWORKS = tuple(REGISTRY)
 MODES: dict[str, tuple[str, ...]] = {name: f.modes for name, f in REGISTRY.items()}

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from bench.inputs import InputStream
 from bench.measure import split_steps
 
+LOSSES = ("loss_d", "loss_g")
+
 
 @dataclass
 class LoopResult:
@@ -27,11 +29,16 @@ class LoopResult:
 
 
 def _record(res: LoopResult, fetched: list[dict], phase: str) -> bool:
-    """Append fetched step values; return False (and note the step) at the first non-finite loss."""
+    """Append fetched step values; return False (and note the step) at the first non-finite loss.
+
+    Under loss scaling (fp16) a step whose update was skipped for overflow may show a non-finite loss (a
+    gradient penalty whose inner gradient overflowed): that update was not applied and is counted as
+    skipped, not as divergence."""
     for values in fetched:
         step = len(res.steps)
         res.steps.append({"step": step, "phase": phase, **values})
-        if res.divergence_step < 0 and not all(math.isfinite(values[k]) for k in ("loss_d", "loss_g")):
+        skipped = values.get("skipped_d", 0.0) > 0 or values.get("skipped_g", 0.0) > 0
+        if res.divergence_step < 0 and not skipped and not all(math.isfinite(values[k]) for k in LOSSES):
             res.divergence_step = step
     return res.divergence_step < 0
 

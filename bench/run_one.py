@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data import check_image_shape, load_dataset
-from bench.environment import environment
+from bench.environment import environment, gpu_precision_support
 from bench.flops import step_flops
 from bench.frameworks import DEFAULT_MODES
 from bench.grids import save_grid
@@ -22,6 +22,7 @@ from bench.inputs import InputStream, fixed_noise, framework_seed, rngs, scale_i
 from bench.loop import LoopResult, train_loop
 from bench.measure import MIB, current_rss_mb, peak_rss_mb, throughput_stats
 from bench.peak import peak_columns
+from bench.precision import get_precision, scaler_name
 from bench.spec import RunSpec, Variant
 from bench.variants import get_variant, objective, variant_arch
 from bench.weights import arch_shapes, count_params, init_weights
@@ -33,7 +34,8 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     """Perform `spec` and write steps/intervals/samples into `workdir`; return the run row."""
     baseline_rss = current_rss_mb()
     seed = framework_seed(spec.seed)
-    runtime.configure(spec.threads, spec.deterministic, seed)
+    precision = get_precision(spec.precision)
+    runtime.configure(spec.threads, spec.deterministic, seed, precision.tf32)
     variant = get_variant(spec.variant)
     arch = variant_arch(variant)
     batch = spec.batch_size or variant.batch_size
@@ -45,7 +47,10 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     mode = spec.mode or DEFAULT_MODES[spec.framework]
     t0 = time.perf_counter()
     weights = init_weights(arch, rngs(spec.seed)["init"])
-    trainer = train.Trainer(variant, arch, weights, spec.device, mode, dropout=True, seed=seed)
+    trainer = train.Trainer(
+        variant, arch, weights, spec.device, mode, dropout=True, seed=seed, precision=spec.precision,
+        loss_scaler=spec.loss_scaler,
+    )  # fmt: skip
     build_s = time.perf_counter() - t0
     stream = InputStream(ds.images, ds.labels, arch, variant, batch, spec.seed, fraction)
     probe = runtime.compile_cache_probe()
@@ -87,6 +92,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         "params_g": count_params(shapes, "G."),
         "params_d": count_params(shapes, "D."),
         **final_losses(res),
+        **precision_columns(trainer, res, spec),
         "divergence_step": res.divergence_step,
         "d_test_accuracy": test_accuracy(trainer, variant, arch, spec)
         if objective(variant).semi_supervised
@@ -94,6 +100,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         **environment(),
         **runtime.info(spec.device),
     }
+    row.update(gpu_precision_support(str(row.get("gpu_compute_capability", ""))))
     # The matmul peak runs last: its large matrices must not count in the run's memory figures.
     measure = getattr(runtime, "matmul_seconds", None)
     row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, measure, spec.threads))
@@ -115,12 +122,21 @@ def flop_columns(variant: Variant, arch, batch: int, row: dict) -> dict[str, flo
     }
 
 
+def precision_columns(trainer, res: LoopResult, spec: RunSpec) -> dict:
+    """The precision's effective settings (compute dtype, TF32 state, loss scales at the end) and the
+    updates that loss scaling skipped for overflow, counted over every step (warm-up included)."""
+    state = trainer.precision_state()
+    skipped = {f"skipped_updates_{n}": int(sum(s.get(f"skipped_{n}", 0.0) for s in res.steps)) for n in ("d", "g")}
+    return {"loss_scaler": scaler_name(spec.precision, spec.loss_scaler), **state, **skipped}
+
+
 def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: str, fraction: float) -> dict:
     return {
         "suite": spec.suite,
         "variant": spec.variant,
         "framework": spec.framework,
         "mode": mode or DEFAULT_MODES.get(spec.framework, ""),
+        "precision": spec.precision,
         "arch": arch,
         "objective": variant.objective,
         "seed": spec.seed,

@@ -189,6 +189,8 @@ class RunSpec:
     suite: str = ""
     jobs: int = 1  # runs sharing the machine at once; above 1 the speed figures are not for comparison
     compile_cache: bool = True  # persistent compilation caches (Inductor, XLA) under $BENCH_CACHE_DIR/compile
+    precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (bench/precision.py says what each means)
+    loss_scaler: str = ""  # fp16: "per-network" ("": the default) or "shared"
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Fields that do not change what is measured, so they are left out of the id.
@@ -201,6 +203,10 @@ class RunSpec:
             del d["jobs"]  # runs recorded before the field existed keep their ids
         if d["compile_cache"]:
             del d["compile_cache"]  # likewise
+        if d["precision"] == "fp32":
+            del d["precision"]  # likewise: every run before precisions existed was fp32
+        if not d["loss_scaler"]:
+            del d["loss_scaler"]
         blob = json.dumps(d, sort_keys=True).encode()
         return f"{self.variant}-{self.framework}-s{self.seed}-r{self.repeat}-{hashlib.sha1(blob).hexdigest()[:10]}"
 

@@ -15,16 +15,18 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.objectives import Objective
+from bench.precision import Precision
 from bench.spec import Variant
 
 Tensor = Any  # a framework's array type
 
 
 class GanStep:
-    """Mixin: `variant` and `objective` are set by the framework's Trainer."""
+    """Mixin: `variant`, `objective` and `precision` are set by the framework's Trainer."""
 
     variant: Variant
     objective: Objective
+    precision: Precision
 
     # -- primitives every framework supplies ----------------------------------------------------
     def fake_for_d(self, z: Tensor, g: Tensor) -> Tensor:
@@ -51,8 +53,10 @@ class GanStep:
         """mean((||grad_xhat D(xhat)||_2 - 1)^2) at xhat = eps x + (1 - eps) fake."""
         raise NotImplementedError
 
-    def update(self, net: str, loss_fn: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
-        """Gradients of loss_fn() for network "D" or "G" applied by its optimiser: (loss, gradient norm)."""
+    def update(self, net: str, loss_fn: Callable[[], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Gradients of loss_fn() for network "D" or "G" applied by its optimiser: (loss, gradient norm,
+        skipped), skipped 1.0 when loss scaling found the gradients non-finite and left the weights as they
+        were (bench/precision.py), else 0.0."""
         raise NotImplementedError
 
     def clip_weights(self, net: str, clip: float) -> None:
@@ -64,18 +68,22 @@ class GanStep:
     # -- the step ---------------------------------------------------------------------------------
     def step_body(self, x, y, mask, z_d, g_d, eps, z_g, g_g) -> dict[str, Tensor]:
         """One step on n_critic stacked D batches and one G batch; metrics stay on the device."""
-        losses_d, norms_d = [], []
+        losses_d, norms_d, skips_d = [], [], []
         for i in range(self.variant.n_critic):  # a Python loop: unrolled when traced
-            loss, norm = self.d_update(x[i], y[i], mask[i], z_d[i], g_d[i], eps[i])
+            loss, norm, skipped = self.d_update(x[i], y[i], mask[i], z_d[i], g_d[i], eps[i])
             losses_d.append(loss)
             norms_d.append(norm)
-        loss_g, norm_g = self.g_update(z_g, g_g)
-        return {
+            skips_d.append(skipped)
+        loss_g, norm_g, skipped_g = self.g_update(z_g, g_g)
+        out = {
             "loss_d": self.mean(losses_d),
             "loss_g": loss_g,
             "grad_norm_d": self.mean(norms_d),
             "grad_norm_g": norm_g,
         }
+        if self.precision.loss_scaling:  # updates skipped for overflow, D's summed over the critic updates
+            out.update(skipped_d=self.mean(skips_d) * len(skips_d), skipped_g=skipped_g)
+        return out
 
     def d_terms(self, x, y, mask, z, g, eps) -> dict[str, Tensor]:
         """D's loss terms on one batch; `gp` is the penalty times its weight, when the objective has one."""
@@ -89,14 +97,14 @@ class GanStep:
         """D's full loss (gradient penalty included) on one batch: the sum of its terms."""
         return sum(self.d_terms(x, y, mask, z, g, eps).values())
 
-    def d_update(self, x, y, mask, z, g, eps) -> tuple[Tensor, Tensor]:
-        loss, norm = self.update("D", lambda: self.d_loss_value(x, y, mask, z, g, eps))
+    def d_update(self, x, y, mask, z, g, eps) -> tuple[Tensor, Tensor, Tensor]:
+        loss, norm, skipped = self.update("D", lambda: self.d_loss_value(x, y, mask, z, g, eps))
         if self.objective.clip > 0:
             self.clip_weights("D", self.objective.clip)
-        return loss, norm
+        return loss, norm, skipped
 
     def g_loss_value(self, z, g) -> Tensor:
         return self.g_loss_of(self.d_outputs(self.g_images(z, g)), g)
 
-    def g_update(self, z, g) -> tuple[Tensor, Tensor]:
+    def g_update(self, z, g) -> tuple[Tensor, Tensor, Tensor]:
         return self.update("G", lambda: self.g_loss_value(z, g))

@@ -10,9 +10,12 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.frameworks import FRAMEWORKS, MODES
+from bench.precision import get_precision
 from bench.spec import RunSpec
 from bench.validate import check_suite, check_suite_table, oneline
 from bench.variants import VARIANTS
+
+MNIST_VARIANTS = ("gan", "dcgan", "dcgan-mm", "lsgan", "wgan", "wgan-gp", "ssgan", "cgan")
 
 # A suite's `modes` list applies each known mode to the frameworks that have it (validation refuses
 # names no framework knows before anything runs).
@@ -20,7 +23,8 @@ from bench.variants import VARIANTS
 
 @dataclass(frozen=True)
 class Suite:
-    """What to run. Lists multiply out: variants x datasets x batch sizes x seeds x repeats x modes x frameworks."""
+    """What to run. Lists multiply out: variants x datasets x batch sizes x seeds x repeats x modes x precisions
+    x frameworks."""
 
     name: str
     description: str = ""
@@ -34,6 +38,7 @@ class Suite:
     batch_sizes: tuple[int, ...] = ()  # empty: each variant's own batch size
     modes: tuple[str, ...] = ("",)  # "": each framework's default mode
     datasets: tuple[str, ...] = ("",)  # "": each variant's own dataset
+    precisions: tuple[str, ...] = ("fp32",)  # bench/precision.py; tf32 needs a GPU
     intervals: int = 10
     fid_samples: int = 0
     timeout: float = 900.0
@@ -107,9 +112,24 @@ BUILTIN: dict[str, Suite] = {
             steps_per_variant={"wgan": 3, "wgan-gp": 3, "wgan-gp-64": 2, "dcgan-cifar": 3},
             timeout=1800.0,
         ),
+        Suite(
+            "precision",
+            "precision as an axis: the MNIST variants x every installed framework x fp32, bf16, fp16 (tf32 "
+            "too on a GPU) x 3 seeds; speed and memory against fp32, stability and FID per precision",
+            variants=MNIST_VARIANTS,
+            precisions=("fp32", "bf16", "fp16"),
+            seeds=(0, 1, 2),
+            steps=60,
+            warmup=3,
+            intervals=6,
+            fid_samples=512,
+            timeout=3600.0,
+            steps_per_variant={"wgan": 20, "wgan-gp": 15},
+        ),
     )
 }
 
+GPU_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")  # the precision suite on a GPU, unless --precision says
 GPU_FID_SAMPLES = 10000  # the study's count; `all` uses it on a GPU unless --fid-samples says otherwise
 
 
@@ -119,7 +139,7 @@ def get_suite(name: str) -> Suite:
     return BUILTIN[name]
 
 
-_TUPLE_FIELDS = {"variants", "frameworks", "seeds", "batch_sizes", "modes", "datasets"}
+_TUPLE_FIELDS = {"variants", "frameworks", "seeds", "batch_sizes", "modes", "datasets", "precisions"}
 
 
 def load_suite_file(path: str | Path) -> Suite:
@@ -166,15 +186,15 @@ def override(suite: Suite, **changes) -> Suite:
 
 
 def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
-    """RunSpecs in a stable order: variant, dataset, batch size, seed, repeat, mode, framework.
+    """RunSpecs in a stable order: variant, dataset, batch size, seed, repeat, mode, precision, framework.
 
     Never more jobs than runs: a suite of one run gets all the cores, not the share of a pair.
     """
     axes = itertools.product(
         suite.variants or tuple(VARIANTS), suite.datasets or ("",), suite.batch_sizes or (0,), suite.seeds,
-        range(suite.repeats), suite.modes, suite.frameworks,
+        range(suite.repeats), suite.modes, suite.precisions, suite.frameworks,
     )  # fmt: skip
-    combos = [c for c in axes if mode_applies(c[5], c[6])]
+    combos = [c for c in axes if mode_applies(c[5], c[7])]
     jobs = max(1, min(suite.jobs, len(combos)))
     return [
         base.with_(
@@ -184,6 +204,8 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             repeat=repeat,
             batch_size=batch,
             mode=mode,
+            precision=precision,
+            loss_scaler=base.loss_scaler if get_precision(precision).loss_scaling else "",
             dataset=dataset or base.dataset,
             steps=suite.steps_per_variant.get(variant, suite.steps),
             warmup=suite.warmup,
@@ -194,7 +216,7 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             jobs=jobs,
             threads=base.threads or (threads_per_job(jobs) if jobs > 1 else 0),
         )  # fmt: skip
-        for variant, dataset, batch, seed, repeat, mode, fw in combos
+        for variant, dataset, batch, seed, repeat, mode, precision, fw in combos
     ]
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.executors import EXECUTORS
 from bench.frameworks import ALL_MODES, FRAMEWORKS, MODES
+from bench.precision import LOSS_SCALERS, PRECISIONS
+from bench.precision import check_device as check_precision_device
 from bench.spec import RunSpec
 from bench.variants import VARIANTS, variant_arch
 
@@ -128,6 +130,9 @@ def check_suite(suite) -> None:
     names("framework", suite.frameworks, FRAMEWORKS)
     names("mode", suite.modes, ("", *ALL_MODES))
     names("dataset", suite.datasets, ("", *DATASETS))
+    names("precision", suite.precisions, PRECISIONS)
+    if not suite.precisions:
+        raise BenchError("a suite needs at least one precision")
     for what, values in (("seed", suite.seeds), ("batch size", suite.batch_sizes)):
         seen: set = set()
         for v in values:
@@ -163,6 +168,8 @@ def check_spec(spec: RunSpec) -> None:
     names("framework", [spec.framework], FRAMEWORKS)
     names(f"{spec.framework} mode", [spec.mode], ("", *MODES[spec.framework]))
     names("dataset", [spec.dataset], ("", *DATASETS))
+    names("precision", [spec.precision], PRECISIONS)
+    names("loss scaler", [spec.loss_scaler], ("", *LOSS_SCALERS))
     for what, value in (("seed", spec.seed), ("steps", spec.steps), ("warmup", spec.warmup), ("repeat", spec.repeat),
                         ("threads", spec.threads), ("intervals", spec.intervals), ("jobs", spec.jobs),
                         ("fid_samples", spec.fid_samples)):  # fmt: skip
@@ -172,6 +179,7 @@ def check_spec(spec: RunSpec) -> None:
     seconds("timeout", spec.timeout)
     if not isinstance(spec.device, str) or not (spec.device == "cpu" or spec.device.isdigit()):
         raise BenchError(f"device must be 'cpu' or a GPU index such as 0, got {show(spec.device)}")
+    check_precision_device(spec.precision, spec.device)
     fraction = spec.labeled_fraction
     if (
         isinstance(fraction, bool)

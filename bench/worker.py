@@ -40,6 +40,10 @@ def set_environment(spec: RunSpec) -> None:
     if spec.deterministic:
         os.environ["TF_DETERMINISTIC_OPS"] = "1"
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    if os.environ.get("BENCH_TEST_LOSS_SCALE"):  # test hook: fp16 loss scales start here (2**60 overflows)
+        from bench import precision
+
+        precision.set_initial_scale(float(os.environ["BENCH_TEST_LOSS_SCALE"]))
     if os.environ.get("BENCH_TEST_CRASH") == spec.variant:  # test hook: a worker that dies hard
         os._exit(3)
     if os.environ.get("BENCH_TEST_HANG") == spec.variant:  # test hook: a worker that never ends

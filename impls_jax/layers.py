@@ -42,6 +42,12 @@ def convt_pads(k: int, s: int, padding: str) -> tuple[int, int]:
 DIMS = ("NHWC", "HWIO", "NHWC")
 
 
+def precision() -> str:
+    """Matmul and convolution precision, the process's setting (impls_jax/runtime.py): "highest" (float32,
+    no TF32) unless the run's precision is tf32; read when a function is traced."""
+    return jax.config.jax_default_matmul_precision or "highest"
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv_transpose(x: Array, kernel: Array, stride: int, pads: tuple[int, int]) -> Array:
     """TensorFlow's conv2d_transpose (kernel (kh, kw, out, in)): the adjoint of the strided convolution
@@ -68,7 +74,9 @@ def conv_transpose(x: Array, kernel: Array, stride: int, pads: tuple[int, int]) 
             (t_r, pad_r), (t_c, pad_c) = (_phase(q, k, n, s, pads[0], per_phase) for q in (r, c))
             xp = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (*pad_r, 0), (*pad_c, 0), (0, 0, 0)))
             sub = taps[t_r::s, t_c::s]
-            row.append(lax.conv_general_dilated(xp, sub, (1, 1), "VALID", dimension_numbers=DIMS, precision="highest"))
+            row.append(
+                lax.conv_general_dilated(xp, sub, (1, 1), "VALID", dimension_numbers=DIMS, precision=precision())
+            )
         rows.append(jnp.stack(row, axis=3))  # (B, P, P, s: column phase, C)
     y = jnp.stack(rows, axis=2)  # (B, P, s: row phase, P, s, C)
     b, c_out = x.shape[0], kernel.shape[2]
@@ -80,7 +88,7 @@ def _conv(z: Array, kernel: Array, stride: int, pads: tuple[int, int]) -> Array:
     k = kernel.shape[0]
     conv_pads = (k - 1 - pads[0], k - 1 - pads[1])
     return lax.conv_general_dilated(z, kernel, (stride, stride), (conv_pads, conv_pads), dimension_numbers=DIMS,
-                                    precision="highest")  # fmt: skip
+                                    precision=precision())  # fmt: skip
 
 
 def _conv_transpose_fwd(x, kernel, stride, pads):
@@ -110,7 +118,7 @@ def _phase(r: int, k: int, n: int, s: int, lo: int, length: int) -> tuple[int, t
 def conv_transpose_reference(x: Array, kernel: Array, stride: int, pads: tuple[int, int]) -> Array:
     """XLA's transposed convolution with the same arguments (what Flax's ConvTranspose computes)."""
     return lax.conv_transpose(x, kernel, (stride, stride), (pads, pads), dimension_numbers=DIMS,
-                              transpose_kernel=True, precision="highest")  # fmt: skip
+                              transpose_kernel=True, precision=precision())  # fmt: skip
 
 
 class ConvTranspose(nn.Module):
@@ -121,31 +129,36 @@ class ConvTranspose(nn.Module):
     stride: int
     pads: tuple[int, int]
     use_bias: bool = True
-    dtype: Any = jnp.float32
+    dtype: Any = jnp.float32  # computation
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
         k = self.kernel_size
-        kernel = self.param("kernel", nn.initializers.zeros, (k, k, self.features, x.shape[-1]), self.dtype)
-        y = conv_transpose(x, kernel, self.stride, self.pads)
+        kernel = self.param("kernel", nn.initializers.zeros, (k, k, self.features, x.shape[-1]), self.param_dtype)
+        y = conv_transpose(x.astype(self.dtype), kernel.astype(self.dtype), self.stride, self.pads)
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros, (self.features,), self.dtype)
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype).astype(self.dtype)
         return y
 
 
 class BatchNorm(nn.Module):
     """Batch norm as in PyTorch: normalise with the biased batch variance, average the UNBIASED one
-    into the running variance (Flax's own BatchNorm, as Keras's, averages the biased one)."""
+    into the running variance (Flax's own BatchNorm, as Keras's, averages the biased one). Under mixed
+    precision it computes in its parameters' dtype (float32), as Flax's BatchNorm does its statistics, and
+    returns the computation dtype."""
 
-    dtype: Any = jnp.float32
+    dtype: Any = jnp.float32  # of the output
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: Array, training: bool) -> Array:
         c = x.shape[-1]
-        scale = self.param("scale", nn.initializers.ones, (c,), self.dtype)
-        bias = self.param("bias", nn.initializers.zeros, (c,), self.dtype)
-        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), self.dtype))
-        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), self.dtype))
+        x = x.astype(self.param_dtype)
+        scale = self.param("scale", nn.initializers.ones, (c,), self.param_dtype)
+        bias = self.param("bias", nn.initializers.zeros, (c,), self.param_dtype)
+        ra_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), self.param_dtype))
+        ra_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), self.param_dtype))
         if not training:
             mean, var = ra_mean.value, ra_var.value
         else:
@@ -156,39 +169,43 @@ class BatchNorm(nn.Module):
             if not self.is_initializing():
                 ra_mean.value = (1.0 - BN_MOMENTUM) * ra_mean.value + BN_MOMENTUM * mean
                 ra_var.value = (1.0 - BN_MOMENTUM) * ra_var.value + BN_MOMENTUM * var * (n / (n - 1.0))
-        return (x - mean) / jnp.sqrt(var + BN_EPS) * scale + bias
+        return ((x - mean) / jnp.sqrt(var + BN_EPS) * scale + bias).astype(self.dtype)
 
 
 class Sequential(nn.Module):
-    """The spec's layer list as one Flax module; each parameterised layer is a child named as in the spec."""
+    """The spec's layer list as one Flax module; each parameterised layer is a child named as in the spec.
+    Layers compute in `dtype` with parameters in `param_dtype` (Flax's mixed-precision idiom); the output
+    is cast to `param_dtype`, so losses are computed in the parameters' precision."""
 
     spec: Network
     dropout_on: bool = True
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: Array, training: bool = True, key: Array | None = None) -> Array:
         for i, layer in enumerate(self.spec.layers):
             if layer.kind == "bn":
-                x = BatchNorm(self.dtype, name=layer.name)(x, training)
+                x = BatchNorm(self.dtype, self.param_dtype, name=layer.name)(x, training)
             elif layer.has_params:
-                x = make_layer(layer, self.dtype)(x)
+                x = make_layer(layer, self.dtype, self.param_dtype)(x)
             elif layer.kind == "dropout":
                 if training and self.dropout_on and key is not None:
                     keep = jax.random.bernoulli(jax.random.fold_in(key, i), 1.0 - layer.rate, x.shape)
                     x = jnp.where(keep, x / (1.0 - layer.rate), 0.0).astype(x.dtype)
             else:
                 x = apply_plain(layer, x)
-        return x
+        return x.astype(self.param_dtype)
 
 
 class Net:
     """A network from the spec: its Flax module and its current variables."""
 
-    def __init__(self, net: Network, dropout: bool = True, dtype: str = "float32") -> None:
+    def __init__(self, net: Network, dropout: bool = True, dtype: str = "float32", compute: str = "") -> None:
+        """`dtype`: the parameters' (and outputs'); `compute`: the layers' computation dtype ("": `dtype`)."""
         self.spec = net
         self.dtype = jnp.dtype(dtype)
-        self.module = Sequential(net, dropout, self.dtype)
+        self.module = Sequential(net, dropout, jnp.dtype(compute or dtype), self.dtype)
         self.has_dropout = dropout and any(layer.kind == "dropout" for layer in net.layers)
         # Shapes only (no initialiser runs): the weights are always the harness's canonical ones.
         x = jax.ShapeDtypeStruct((1, *net.input_shape), self.dtype)
@@ -246,9 +263,12 @@ def _max_pool_bwd(k: int, x: Array, dy: Array) -> tuple[Array]:
 max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
-def make_layer(layer: Layer, dtype: Any = jnp.float32) -> nn.Module:
-    """The Flax module for a parameterised neutral layer (batch norm: `BatchNorm`); defaults explicit."""
-    kw = {"use_bias": layer.bias, "name": layer.name, "dtype": dtype, "param_dtype": dtype, "precision": "highest"}
+def make_layer(layer: Layer, dtype: Any = jnp.float32, param_dtype: Any = None) -> nn.Module:
+    """The Flax module for a parameterised neutral layer (batch norm: `BatchNorm`); defaults explicit.
+    `dtype` computes, `param_dtype` (default: `dtype`) stores."""
+    param_dtype = param_dtype or dtype
+    kw = {"use_bias": layer.bias, "name": layer.name, "dtype": dtype, "param_dtype": param_dtype,
+          "precision": precision()}  # fmt: skip
     if layer.kind == "dense":
         return nn.Dense(layer.units, **kw)
     if layer.kind == "conv":
@@ -256,9 +276,10 @@ def make_layer(layer: Layer, dtype: Any = jnp.float32) -> nn.Module:
         return nn.Conv(layer.units, window, layer.stride, padding=layer.padding.upper(), **kw)
     if layer.kind == "convt":
         pads = convt_pads(layer.kernel, layer.stride, layer.padding)
-        return ConvTranspose(layer.units, layer.kernel, layer.stride, pads, layer.bias, dtype, name=layer.name)
+        return ConvTranspose(layer.units, layer.kernel, layer.stride, pads, layer.bias, dtype, param_dtype,
+                             name=layer.name)  # fmt: skip
     if layer.kind == "bn":
-        return BatchNorm(dtype, name=layer.name)
+        return BatchNorm(dtype, param_dtype, name=layer.name)
     raise ValueError(f"layer kind {layer.kind!r} has no parameters")
 
 

@@ -12,8 +12,9 @@ from bench.weights import arch_shapes
 from impls_jax.layers import Net
 
 
-def build_models(arch: Arch, dropout: bool = True, dtype: str = "float32") -> tuple[Net, Net]:
-    return Net(arch.generator, dropout, dtype), Net(arch.discriminator, dropout, dtype)
+def build_models(arch: Arch, dropout: bool = True, dtype: str = "float32", compute: str = "") -> tuple[Net, Net]:
+    """G and D with parameters in `dtype`, computing in `compute` ("": `dtype`)."""
+    return Net(arch.generator, dropout, dtype, compute), Net(arch.discriminator, dropout, dtype, compute)
 
 
 def _flat(tree: dict) -> dict[str, jax.Array]:

@@ -23,22 +23,28 @@ def _on_event(event: str, **kwargs) -> None:
         EVENTS[CACHE_EVENTS[event]] += 1
 
 
-def configure(threads: int, deterministic: bool, seed: int) -> None:
+def configure(threads: int, deterministic: bool, seed: int, tf32: bool = False) -> None:
     """Called once after import, before the first computation (which starts XLA's backend).
 
     XLA's CPU backend sizes its thread pool from the cores it may run on; it has no thread-count
     setting, so `threads` = 1 turns its multi-threading off and other counts keep every core (`info`
     records what was used). Matmuls and convolutions run in full float32 (no TF32 on GPUs), as the
-    other frameworks are told. `deterministic` needs nothing: XLA's CPU and GPU kernels used here are.
+    other frameworks are told, unless the run's precision is tf32 (JAX's own default on GPUs, where XLA
+    then rounds float32 matmul and convolution inputs to TF32). `deterministic` needs nothing: XLA's CPU and GPU kernels used here are.
     The seed is not used: JAX's own random numbers are not (dropout keys come from the harness seed).
     """
     if threads == 1:
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
-    jax.config.update("jax_default_matmul_precision", "highest")
+    jax.config.update("jax_default_matmul_precision", "tensorfloat32" if tf32 else "highest")
     if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.monitoring.register_event_listener(_on_event)
+
+
+def tf32() -> bool:
+    """Whether XLA may use TF32 for float32 matmuls and convolutions now (JAX's matmul precision)."""
+    return jax.config.jax_default_matmul_precision == "tensorfloat32"
 
 
 def device_name(device: str) -> str:
@@ -75,6 +81,9 @@ def info(device: str) -> dict[str, str | int]:
     }
     if device != "cpu":
         out["gpu_name"] = jax_device(device).device_kind
+        capability = getattr(jax_device(device), "compute_capability", "")
+        if capability:
+            out["gpu_compute_capability"] = str(capability)
     return out
 
 

@@ -9,6 +9,13 @@ a function from state to state, which is what `jax.jit` traces (`_run`). Gradien
 as auxiliary outputs. The parity hooks and sampling are compiled the same way, in every mode.
 Modes: `jit` (the default) and `eager` (the same code, op by op).
 
+Precision (bench/precision.py): bf16 and fp16 are Flax's idiom, layers with `dtype` the low dtype and
+`param_dtype` float32 (float32 parameters, Optax state and outputs); fp16 scales each loss with Flax's
+`flax.training.dynamic_scale.DynamicScale` (Optax has no loss scaler), which unscales the gradients and
+says whether they are finite; a non-finite update is dropped with `jnp.where` (Flax's own recipe), so the
+parameters and Optax state stay as they were. `shared` keeps one DynamicScale for both networks. tf32 is
+the process's matmul precision (runtime.py).
+
 Dropout masks come from a key derived from the run's framework seed (jax.random.key(seed)), split
 once per dropout forward; nothing else is random here.
 """
@@ -22,9 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax.training.dynamic_scale import DynamicScale
 
+from bench import precision as precisions
 from bench.convert import to_canonical
 from bench.inputs import StepInputs
+from bench.precision import get_precision, scaler_name
 from bench.spec import Arch, Variant
 from bench.step import GanStep
 from bench.variants import objective
@@ -34,6 +44,7 @@ from impls_jax.models import build_models, export_weights, load_weights
 from impls_jax.optim import make_optimizer, optimizer_state
 
 METRICS = ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g")
+SKIP_METRICS = ("skipped_d", "skipped_g")  # with loss scaling: updates skipped for overflow, per step
 MODES = ("jit", "eager")
 Array = Any
 
@@ -49,6 +60,8 @@ class Trainer(GanStep):
         dropout: bool = True,
         seed: int = 0,
         dtype: str = "float32",
+        precision: str = "fp32",
+        loss_scaler: str = "",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"JAX mode {mode!r} is not supported (supported: {', '.join(MODES)})")
@@ -59,8 +72,13 @@ class Trainer(GanStep):
         self.dev = runtime.jax_device(device)
         self.dtype = jnp.dtype(dtype)
         self.objective = objective(variant)
-        self.G, self.D = build_models(arch, dropout, dtype)
+        self.precision = get_precision(precision)
+        self.scaler = scaler_name(precision, loss_scaler)
+        self.metrics = METRICS + (SKIP_METRICS if self.scaler else ())
+        compute = self.precision.compute_dtype if self.precision.compute_dtype != "float32" else ""
+        self.G, self.D = build_models(arch, dropout, dtype, compute)
         self.load(weights)
+        self.scales = jax.device_put(make_scales(self.scaler), self.dev)
         self.tx = {"G": make_optimizer(variant.optimizer), "D": make_optimizer(variant.optimizer)}
         self.opt_state = jax.device_put({net: self.tx[net].init(self._net(net).params) for net in ("G", "D")}, self.dev)
         self.key = jax.device_put(jax.random.key(seed), self.dev)
@@ -94,11 +112,13 @@ class Trainer(GanStep):
 
     # -- the state jit threads through a step -------------------------------------------------
     def _state(self) -> dict:
-        return {"params": (self.G.params, self.D.params), "opt": dict(self.opt_state), **self._moving()}
+        return {"params": (self.G.params, self.D.params), "opt": dict(self.opt_state), "scales": dict(self.scales),
+                **self._moving()}  # fmt: skip
 
     def _set_state(self, state: dict) -> None:
         self.G.params, self.D.params = state["params"]
         self.opt_state = dict(state["opt"])
+        self.scales = dict(state["scales"])
         self._set_moving(state)
 
     def _moving(self) -> dict:
@@ -133,8 +153,10 @@ class Trainer(GanStep):
         self._set_state(state)
         return out
 
-    def _grad(self, net: str, loss_fn: Callable[[], Any]) -> tuple[Any, dict]:
-        """((loss_fn's value, its aux), gradients) over `net`'s parameters; forward side effects kept."""
+    def _grad(self, net: str, loss_fn: Callable[[], Any]) -> tuple[Any, dict, Array]:
+        """((loss_fn's value, its aux), gradients, finite) over `net`'s parameters; forward side effects kept.
+        Under loss scaling the gradients are DynamicScale's (of the scaled loss, unscaled), `finite` says
+        whether they all are, and `net`'s scale has moved as DynamicScale moves it; else `finite` is True."""
         model = self._net(net)
         params = model.params
 
@@ -144,11 +166,21 @@ class Trainer(GanStep):
             return value, (aux, self._moving())
 
         try:
-            (value, (aux, moving)), grads = jax.value_and_grad(f, has_aux=True)(params)
+            if net in self.scales:
+                scale, finite, (value, (aux, moving)), grads = self.scales[net].value_and_grad(f, has_aux=True)(params)
+                self._set_scale(net, scale)
+            else:
+                (value, (aux, moving)), grads = jax.value_and_grad(f, has_aux=True)(params)
+                finite = jnp.array(True)
         finally:
             model.params = params
         self._set_moving(moving)
-        return (value, aux), grads
+        return (value, aux), grads, finite
+
+    def _set_scale(self, net: str, scale: DynamicScale) -> None:
+        """`net`'s new scale; a shared scaler is one object for both networks."""
+        for k in ("D", "G") if self.scaler == "shared" else (net,):
+            self.scales[k] = scale
 
     # -- the step: bench/step.py's control flow over these primitives --------------------------
     def train_step(self, inp: StepInputs) -> dict[str, Array]:
@@ -171,17 +203,24 @@ class Trainer(GanStep):
         return g_loss(self.variant.objective, d_fake, g)
 
     def penalty(self, x: Array, fake: Array, eps: Array) -> Array:
-        value, moving = gradient_penalty(lambda xh: (self.d_outputs(xh), self._moving()), x, fake, eps)
+        scale = self.scales["D"].scale if self.scaler else None
+        value, moving = gradient_penalty(lambda xh: (self.d_outputs(xh), self._moving()), x, fake, eps, scale)
         self._set_moving(moving)  # D's BN statistics moved on xhat, as in the other frameworks
         return value
 
-    def update(self, net: str, loss_fn) -> tuple[Array, Array]:
-        """Gradients over `net`'s parameters only (the other network is a constant), Optax's update."""
-        (loss, _), grads = self._grad(net, lambda: (loss_fn(), None))
+    def update(self, net: str, loss_fn) -> tuple[Array, Array, Array]:
+        """Gradients over `net`'s parameters only (the other network is a constant), Optax's update; under
+        loss scaling an update with non-finite gradients is dropped (parameters and Optax state kept)."""
+        (loss, _), grads, finite = self._grad(net, lambda: (loss_fn(), None))
         model = self._net(net)
-        updates, self.opt_state[net] = self.tx[net].update(grads, self.opt_state[net], model.params)
-        model.params = optax.apply_updates(model.params, updates)
-        return loss, optax.global_norm(grads)
+        updates, opt_state = self.tx[net].update(grads, self.opt_state[net], model.params)
+        params = optax.apply_updates(model.params, updates)
+        if self.scaler:
+            keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+            params = jax.tree_util.tree_map(keep, params, model.params)
+            opt_state = jax.tree_util.tree_map(keep, opt_state, self.opt_state[net])
+        model.params, self.opt_state[net] = params, opt_state
+        return loss, optax.global_norm(grads), 1.0 - finite.astype(jnp.float32)
 
     def clip_weights(self, net: str, clip: float) -> None:
         model = self._net(net)
@@ -194,7 +233,7 @@ class Trainer(GanStep):
     def fetch(self, outs: list[dict[str, Array]]) -> list[dict[str, float]]:
         """Bring a list of step outputs to the host (one transfer for all of them)."""
         host = jax.device_get(outs)
-        return [{k: float(o[k]) for k in METRICS} for o in host]
+        return [{k: float(o[k]) for k in self.metrics} for o in host]
 
     def sync(self) -> None:
         jax.block_until_ready(self._state())
@@ -250,7 +289,7 @@ class Trainer(GanStep):
             terms = self.d_terms(*args)
             return sum(terms.values()), terms
 
-        (_, terms), grads = self._grad("D", loss)
+        (_, terms), grads, _ = self._grad("D", loss)
         return terms, grads
 
     def g_grads(self, inp: StepInputs) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -259,7 +298,7 @@ class Trainer(GanStep):
         return _floats({"g": loss}), self._canonical("G", grads)
 
     def _g_grads(self, z: Array, g: Array) -> tuple[Array, dict]:
-        (loss, _), grads = self._grad("G", lambda: (self.g_loss_value(z, g), None))
+        (loss, _), grads, _ = self._grad("G", lambda: (self.g_loss_value(z, g), None))
         return loss, grads
 
     def _canonical(self, prefix: str, grads: dict) -> dict[str, np.ndarray]:
@@ -268,24 +307,53 @@ class Trainer(GanStep):
         }
         return to_canonical("jax", self.arch, named)
 
+    def precision_state(self) -> dict[str, float | str | bool]:
+        """What the run's precision came to: compute dtype, the framework's TF32 state, final loss scales."""
+        out: dict[str, float | str | bool] = {"compute_dtype": self.precision.compute_dtype, "tf32": runtime.tf32()}
+        for net in ("D", "G"):
+            out[f"loss_scale_{net.lower()}"] = float(self.scales[net].scale) if self.scaler else float("nan")
+        return out
+
+
+def make_scales(scaler: str) -> dict[str, DynamicScale]:
+    """{"D": ..., "G": ...} loss scales (the same one twice when shared), {} without loss scaling. Flax grows
+    the scale after `growth_interval` + 1 finite steps, PyTorch and Keras after `growth_interval`: one less
+    here makes all three double at the same step."""
+    if not scaler:
+        return {}
+    s = precisions.LOSS_SCALE
+
+    def new() -> DynamicScale:
+        count, start = jnp.array(0, jnp.int32), jnp.array(s.initial, jnp.float32)
+        return DynamicScale(s.growth, s.backoff, s.growth_interval - 1, count, start)
+
+    d = new()
+    return {"D": d, "G": d if scaler == "shared" else new()}
+
 
 def _floats(terms: dict[str, Array]) -> dict[str, float]:
     return {k: float(v) for k, v in terms.items()}
 
 
-def gradient_penalty(D: Callable[[Array], tuple[Array, Any]], x: Array, fake: Array, eps: Array) -> tuple[Array, Any]:
+def gradient_penalty(
+    D: Callable[[Array], tuple[Array, Any]], x: Array, fake: Array, eps: Array, scale: Array | None = None
+) -> tuple[Array, Any]:
     """mean((||grad_xhat D(xhat)||_2 - 1)^2), xhat = eps x + (1 - eps) G(z), per sample.
 
     `D(xhat)` returns (outputs, aux): whatever its forward changed (BN statistics) comes back as aux, so
-    nothing traced by the inner `jax.grad` escapes it. Returns (penalty, aux).
+    nothing traced by the inner `jax.grad` escapes it. Returns (penalty, aux). With a loss scale (fp16),
+    the inner gradient is taken of the scaled output, so fp16's backward does not underflow, and divided
+    by the scale before the norm.
     """
     e = eps.reshape(-1, *([1] * (x.ndim - 1)))
     xhat = e * x + (1.0 - e) * fake
 
     def total(xh):
         out, aux = D(xh)
-        return jnp.sum(out), aux
+        return jnp.sum(out) * (1.0 if scale is None else scale), aux
 
     grad, aux = jax.grad(total, has_aux=True)(xhat)
+    if scale is not None:
+        grad = grad / scale
     norm = jnp.sqrt(jnp.sum(jnp.square(grad), axis=tuple(range(1, grad.ndim))))
     return jnp.mean((norm - 1.0) ** 2), aux

@@ -2,6 +2,10 @@
 
 Images travel channels-last (N, H, W, C), TensorFlow's native layout, so `flatten` and `reshape`
 are plain reshapes in (H, W, C) order and padding is TensorFlow's own "same"/"valid".
+
+Mixed precision is Keras's own: every layer gets the `mixed_bfloat16` / `mixed_float16` dtype policy
+(float32 variables, computation in the low dtype); batch norm computes in float32, as Keras's does; the
+network's output is cast back to the variables' dtype (bench/precision.py).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ class Net:
     """A sequential network whose parameterised layers are Keras layers named as in the spec."""
 
     def __init__(self, net: Network, dropout: bool = True, seed: int = 0, dtype: str = "float32") -> None:
+        """`dtype`: a dtype ("float32", "float64") or a Keras mixed policy ("mixed_bfloat16", "mixed_float16")."""
         self.spec = net
         self.dropout_on = dropout
+        self.out_dtype = keras.DTypePolicy(dtype).variable_dtype
         self.layers: dict[str, keras.layers.Layer] = {}
         self.dropouts: dict[int, keras.layers.Dropout] = {}
         shape = tuple(net.input_shape)
@@ -35,7 +41,7 @@ class Net:
     def __call__(self, x: tf.Tensor, training: bool = True) -> tf.Tensor:
         for i, layer in enumerate(self.spec.layers):
             x = self.apply_layer(i, layer, x, training)
-        return x
+        return tf.cast(x, self.out_dtype)
 
     def apply_layer(self, i: int, layer: Layer, x: tf.Tensor, training: bool) -> tf.Tensor:
         kind = layer.kind
@@ -77,11 +83,13 @@ class BatchNorm(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not training:
             return super().call(inputs, training=False)
-        mean, var = tf.nn.moments(inputs, self._reduction_axes)
-        n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], inputs.dtype)
+        x = tf.cast(inputs, self.moving_mean.dtype)  # statistics in float32 under mixed precision, as Keras's BN
+        mean, var = tf.nn.moments(x, self._reduction_axes)
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
         self.moving_mean.assign(self.moving_mean * (1.0 - BN_MOMENTUM) + mean * BN_MOMENTUM)
         self.moving_variance.assign(self.moving_variance * (1.0 - BN_MOMENTUM) + var * (n / (n - 1.0)) * BN_MOMENTUM)
-        return tf.nn.batch_normalization(inputs, mean, var, self.beta, self.gamma, self.epsilon)
+        out = tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, self.epsilon)
+        return tf.cast(out, self.compute_dtype)
 
 
 def make_layer(layer: Layer, dtype: str = "float32") -> keras.layers.Layer:

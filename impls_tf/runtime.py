@@ -10,17 +10,23 @@ import tensorflow as tf
 from bench.compile_cache import compile_dir
 
 
-def configure(threads: int, deterministic: bool, seed: int) -> None:
-    """Called once after import; environment variables were set by the worker before import."""
+def configure(threads: int, deterministic: bool, seed: int, tf32: bool = False) -> None:
+    """Called once after import; environment variables were set by the worker before import. TF32 is off
+    (TensorFlow's default is on) unless the run's precision is tf32."""
     if threads > 0:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(threads, 2)))
-    tf.config.experimental.enable_tensor_float_32_execution(False)  # float32, as PyTorch is told
+    tf.config.experimental.enable_tensor_float_32_execution(tf32)
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)  # peak memory means what was used
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(seed)
+
+
+def tf32() -> bool:
+    """Whether TensorFlow may use TF32 for float32 matmuls and convolutions now."""
+    return bool(tf.config.experimental.tensor_float_32_execution_enabled())
 
 
 def device_name(device: str) -> str:
@@ -52,6 +58,8 @@ def info(device: str) -> dict[str, str | int]:
     if device != "cpu":
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
         out["gpu_name"] = str(details.get("device_name", "GPU"))
+        if "compute_capability" in details:
+            out["gpu_compute_capability"] = "{}.{}".format(*details["compute_capability"])
     return out
 
 

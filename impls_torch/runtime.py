@@ -8,17 +8,23 @@ import time
 import torch
 
 
-def configure(threads: int, deterministic: bool, seed: int) -> None:
-    """Called once after import; environment variables were set by the worker before import."""
+def configure(threads: int, deterministic: bool, seed: int, tf32: bool = False) -> None:
+    """Called once after import; environment variables were set by the worker before import. TF32 is off
+    (float32 on every side) unless the run's precision is tf32."""
     if threads > 0:
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(max(1, min(threads, 2)))
-    torch.backends.cuda.matmul.allow_tf32 = False  # float32 on both sides; TF is told the same
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
     if deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     torch.manual_seed(seed)
+
+
+def tf32() -> bool:
+    """Whether PyTorch may use TF32 for float32 matmuls and convolutions now."""
+    return bool(torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32)
 
 
 def device_name(device: str) -> str:
@@ -45,6 +51,7 @@ def info(device: str) -> dict[str, str | int]:
     out: dict[str, str | int] = {"framework_version": torch.__version__, "threads": torch.get_num_threads()}
     if device != "cpu":
         out["gpu_name"] = torch.cuda.get_device_name(0)
+        out["gpu_compute_capability"] = "{}.{}".format(*torch.cuda.get_device_capability(0))
     return out
 
 
