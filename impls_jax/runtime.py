@@ -30,7 +30,8 @@ def configure(threads: int, deterministic: bool, seed: int, tf32: bool = False) 
     setting, so `threads` = 1 turns its multi-threading off and other counts keep every core (`info`
     records what was used). Matmuls and convolutions run in full float32 (no TF32 on GPUs), as the
     other frameworks are told, unless the run's precision is tf32 (JAX's own default on GPUs, where XLA
-    then rounds float32 matmul and convolution inputs to TF32). `deterministic` needs nothing: XLA's CPU and GPU kernels used here are.
+    then rounds float32 matmul and convolution inputs to TF32). `deterministic` needs nothing: XLA's CPU
+    and GPU kernels used here are.
     The seed is not used: JAX's own random numbers are not (dropout keys come from the harness seed).
     """
     if threads == 1:
