@@ -46,6 +46,7 @@ def build_parser() -> Parser:
         "--data", choices=("synthetic", "real"), default="synthetic", help="synthetic images or the real dataset"
     )
     p.add_argument("--data-dir", default="", help="directory holding the dataset files (with --data real)")
+    p.add_argument("--device", default="cpu", help="cpu, or a GPU index (float32 with TF32 off on either)")
     p.add_argument("--threads", type=int, default=0, help="threads per worker (default: half the cores each)")
     p.add_argument("--results-dir", default="results", help="the table goes to RESULTS_DIR/parity/parity.parquet")
     p.add_argument("--timeout", type=float, default=7200.0, help="seconds before the workers are stopped")
@@ -70,7 +71,10 @@ def parse_job(argv: list[str]) -> tuple[Job, argparse.Namespace]:
     args.frameworks = parse_frameworks(args.frameworks)
     if args.steps < 1 or args.batch_size < 0 or args.threads < 0:
         raise BenchError("steps must be >= 1, batch size and threads >= 0")
-    job = Job(variants, levels, args.steps, args.batch_size, args.seed, args.threads, args.data, args.data_dir)
+    if not (args.device == "cpu" or args.device.isdigit()):
+        raise BenchError(f"device must be 'cpu' or a GPU index such as 0, got {args.device!r}")
+    job = Job(variants, levels, args.steps, args.batch_size, args.seed, args.threads, args.data, args.data_dir,
+              device=args.device)  # fmt: skip
     if job.data == "real":
         check_datasets(job)
     return job, args

@@ -81,6 +81,8 @@ class Job:
     data_dir: str = ""
     weights: dict[str, str] = field(default_factory=dict)  # variant -> .npz of canonical weights to use instead
     batch_sizes: dict[str, int] = field(default_factory=dict)  # variant -> batch size over `batch_size`
+    device: str = "cpu"  # "cpu" or a GPU index; float32 with TF32 off on either
+    precision: str = "fp32"  # bf16, fp16: the levels again in that precision (bench/parity/precision.py)
 
     def batch_for(self, variant: str) -> int:
         """The batch size `variant` runs at."""

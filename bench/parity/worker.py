@@ -29,10 +29,10 @@ from bench.variants import get_variant, variant_arch
 N_SAMPLES = 16  # eval-mode samples generated after the trajectory
 
 
-def set_environment(threads: int, workdir: Path) -> None:
-    """CPU only, quiet TF, thread counts, the persistent compile caches (as runs have them): read by the
-    frameworks at import time."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+def set_environment(threads: int, workdir: Path, device: str = "cpu") -> None:
+    """The job's device only (CPU, or one GPU), quiet TF, thread counts, the persistent compile caches (as
+    runs have them): read by the frameworks at import time."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = "" if device == "cpu" else device
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.update(frameworks.import_environment())
     if threads > 0:
@@ -48,8 +48,9 @@ def run_variant(fw: str, name: str, job: Job, modules: dict) -> dict[str, np.nda
     case = make_case(variant, arch, job, weights)
     models, fseed = modules["models"], framework_seed(job.seed)
 
-    def trainer(mode: str = "eager", dtype: str = "float32"):
-        return modules["train"].Trainer(variant, arch, case.weights, mode=mode, dropout=False, seed=fseed, dtype=dtype)
+    def trainer(mode: str = "eager", dtype: str = "float32", precision: str = "fp32"):
+        return modules["train"].Trainer(variant, arch, case.weights, job.device, mode, dropout=False, seed=fseed,
+                                        dtype=dtype, precision=precision)  # fmt: skip
 
     tr, first = trainer(), case.first(job.seed)
     out: dict[str, np.ndarray] = {}
@@ -135,7 +136,7 @@ def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def main(argv: list[str]) -> int:
     fw, job_path, outdir = argv[0], Path(argv[1]), Path(argv[2])
     job = Job.read(job_path)
-    set_environment(job.threads, outdir)
+    set_environment(job.threads, outdir, job.device)
     modules = {m: importlib.import_module(f"{frameworks.get(fw).package}.{m}") for m in ("runtime", "train", "models")}
     modules["runtime"].configure(job.threads, False, framework_seed(job.seed))  # TF32 off, threads, seed
     outdir.mkdir(parents=True, exist_ok=True)
