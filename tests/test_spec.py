@@ -72,7 +72,12 @@ def test_jobs_enter_the_run_id_only_when_runs_share_the_machine():
     import json
 
     spec = RunSpec("dcgan", "torch", seed=1)
-    later = ("jobs", "compile_cache", "precision", "loss_scaler")  # added after runs were recorded, left out at defaults
+    later = (
+        "jobs",
+        "compile_cache",
+        "precision",
+        "loss_scaler",
+    )  # added after runs were recorded, left out at defaults
     before = {k: v for k, v in spec.to_dict().items() if k not in (*RunSpec._NOT_IN_ID, *later)}
     digest = hashlib.sha1(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10]
     assert spec.run_id.endswith(digest)  # the id of a run recorded before `jobs` existed

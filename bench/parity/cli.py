@@ -19,6 +19,7 @@ from bench.errors import BenchError
 from bench.frameworks import FRAMEWORKS, REFERENCE, drop_missing_optional
 from bench.parity.compare import Row, compare_variant
 from bench.parity.levels import LEVELS, Job
+from bench.parity.precision import DRIFT_UNITS, compare_variant_precision
 from bench.parity.runner import collect, run_workers, run_workers_on
 from bench.results import write_table_atomic
 from bench.variants import VARIANTS
@@ -46,6 +47,13 @@ def build_parser() -> Parser:
         "--data", choices=("synthetic", "real"), default="synthetic", help="synthetic images or the real dataset"
     )
     p.add_argument("--data-dir", default="", help="directory holding the dataset files (with --data real)")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="bf16, fp16: also each framework's levels in that precision against its float32 ones and "
+        "against the reference's, and the drift table",
+    )
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index (float32 with TF32 off on either)")
     p.add_argument("--threads", type=int, default=0, help="threads per worker (default: half the cores each)")
     p.add_argument("--results-dir", default="results", help="the table goes to RESULTS_DIR/parity/parity.parquet")
@@ -74,7 +82,7 @@ def parse_job(argv: list[str]) -> tuple[Job, argparse.Namespace]:
     if not (args.device == "cpu" or args.device.isdigit()):
         raise BenchError(f"device must be 'cpu' or a GPU index such as 0, got {args.device!r}")
     job = Job(variants, levels, args.steps, args.batch_size, args.seed, args.threads, args.data, args.data_dir,
-              device=args.device)  # fmt: skip
+              device=args.device, precision=args.precision)  # fmt: skip
     if job.data == "real":
         check_datasets(job)
     return job, args
@@ -115,7 +123,13 @@ def run_parity(
         outs = run_workers_on(session, job, workdir, timeout, frameworks, on_progress=progress)
     else:
         outs = run_workers(job, workdir, timeout, frameworks, on_progress=progress)
-    return [row for name in job.variants for row in compare_variant(name, collect(outs, name, workdir), job)]
+    rows = []
+    for name in job.variants:
+        dumps = collect(outs, name, workdir)
+        rows += compare_variant(name, dumps, job)
+        if job.precision != "fp32":
+            rows += compare_variant_precision(name, dumps, job)
+    return rows
 
 
 def rows_frame(rows: list[Row]) -> pd.DataFrame:
@@ -125,24 +139,57 @@ def rows_frame(rows: list[Row]) -> pd.DataFrame:
 
 
 def summary(df: pd.DataFrame) -> str:
-    """The table as text: one line per variant and level, then the details of what failed."""
+    """The table as text: one line per variant and level, then the details of what failed; with a low
+    precision, its rows and the drift table after the float32 ones."""
+    base = df[df["precision"] == "fp32"] if "precision" in df else df
     cols = f"{'max|diff|':>10s} {'max rel':>9s} {'tol':>7s} {'f64 rel':>9s}"
     head = f"{'variant':12s} {'vs ' + REFERENCE:9s} {'level':5s} {cols} {'ok':4s} {'drift':>5s}"
     lines = [head, "-" * len(head)]
-    for r in df.itertuples():
+    for r in base.itertuples():
         drift = "-" if pd.isna(r.drift_step) else str(r.drift_step)
         ok = "ok" if r.passed else "FAIL"
         f64 = "-" if pd.isna(r.f64_rel_diff) else f"{r.f64_rel_diff:.2e}"
         nums = f"{r.max_abs_diff:10.2e} {r.max_rel_diff:9.2e} {r.tolerance:7.0e} {f64:>9s}"
         lines.append(f"{r.variant:12s} {r.framework:9s} {r.level:5s} {nums} {ok:4s} {drift:>5s}")
-    name = lambda r: f"{r.variant} {r.framework} {r.level}"  # noqa: E731
+    low = df[df["precision"] != "fp32"] if "precision" in df else df.iloc[:0]
+    if len(low):
+        lines += ["", *precision_lines(low)]
     notes = [(r, n) for r in df[df["passed"]].itertuples() for n in r.detail.split("; ") if n.startswith(NOTES)]
     if notes:
-        lines += ["", "passed with a note:"] + [f"  {name(r)}: {n}" for r, n in notes]
+        lines += ["", "passed with a note:"] + [f"  {row_name(r)}: {n}" for r, n in notes]
     failed = df[~df["passed"]]
     if len(failed):
-        lines += ["", "failed:"] + [f"  {name(r)}: {r.detail}" for r in failed.itertuples()]
+        lines += ["", "failed:"] + [f"  {row_name(r)}: {r.detail}" for r in failed.itertuples()]
     return "\n".join(lines)
+
+
+def row_name(r) -> str:
+    """`variant framework level`, and `precision vs baseline` for a low-precision row."""
+    low = getattr(r, "precision", "fp32") != "fp32"
+    return f"{r.variant} {r.framework} {r.level}" + (f" {r.precision} vs {r.against}" if low else "")
+
+
+def precision_lines(low: pd.DataFrame) -> list[str]:
+    """The low-precision rows (each framework against its own fp32 and against the reference at that
+    precision), then the drift table: the step at which each loss curve leaves the other by > 16 u."""
+    p = low["precision"].iloc[0]
+    head = f"{'variant':12s} {'framework':9s} {'against':8s} {'level':5s} {'max rel':>9s} {'tol':>8s} ok"
+    lines = [f"{p}: each framework against its own fp32 and against {REFERENCE} at {p}", head, "-" * len(head)]
+    for r in low.itertuples():
+        against = "fp32" if r.against == "fp32" else f"{r.against}@{p}"
+        ok = "ok" if r.passed else "FAIL"
+        lines.append(f"{r.variant:12s} {r.framework:9s} {against:8s} {r.level:5s} {r.max_rel_diff:9.2e} "
+                     f"{r.tolerance:8.1e} {ok}")  # fmt: skip
+    traj = low[low["level"] == "L5"]
+    if len(traj):
+        lines += ["", f"drift table ({p}): first step whose loss is off by > {DRIFT_UNITS} u of its size "
+                  "('-': none in the trajectory)"]  # fmt: skip
+        lines.append(f"{'variant':12s} {'framework':9s} {'vs fp32':>8s} {'vs ' + REFERENCE + '@' + p:>12s}")
+        for (variant, fw), g in traj.groupby(["variant", "framework"], sort=False):
+            step = {r.against: ("-" if pd.isna(r.drift_step) else str(int(r.drift_step))) for r in g.itertuples()}
+            ref = step.get(REFERENCE, "") if fw != REFERENCE else ""
+            lines.append(f"{variant:12s} {fw:9s} {step.get('fp32', ''):>8s} {ref:>12s}")
+    return lines
 
 
 def main_parity(argv: list[str]) -> int:

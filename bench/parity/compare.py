@@ -51,6 +51,8 @@ class Row:
     detail: str
     f64_rel_diff: float = float("nan")  # L3, L4: the same comparison in float64
     framework: str = ""  # the framework compared with the reference
+    precision: str = "fp32"  # bf16, fp16: a row of bench/parity/precision.py
+    against: str = ""  # for those: "fp32" (the framework's own float32 levels) or the reference framework
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -77,6 +77,23 @@ def run_variant(fw: str, name: str, job: Job, modules: dict) -> dict[str, np.nda
         out.update(step_state(tr64, fw, case, "L4_64"))
     if "L5" in job.levels:
         out.update(trajectory64(trainer(STEP_MODES[fw], "float64"), case, job))
+    if job.precision != "fp32":  # the levels again in the low precision, under `P/` (bench/parity/precision.py)
+        out.update(low_precision(fw, case, job, lambda mode="eager": trainer(mode, precision=job.precision)))
+    return out
+
+
+def low_precision(fw: str, case: Case, job: Job, trainer) -> dict[str, np.ndarray]:
+    """L2, L3, L4 and L5 in the job's precision (mixed: float32 weights, low-precision compute), keyed `P/...`:
+    compared with the same framework's float32 levels and with the reference framework's at that precision."""
+    tr, first = trainer(), case.first(job.seed)
+    out: dict[str, np.ndarray] = {}
+    if "L2" in job.levels:
+        out["P/L2/g"], out["P/L2/d"] = tr.forward(first.z_g, first.g_g, first.x[0])
+        tr.load(case.weights)
+    if "L3" in job.levels:
+        out.update(gradients(tr, case, first, "P/L3"))
+    if "L4" in job.levels or "L5" in job.levels:
+        out.update(trajectory(trainer(STEP_MODES[fw]), fw, case, job, "P/"))
     return out
 
 
@@ -100,17 +117,17 @@ def step_state(tr, fw: str, case: Case, prefix: str) -> dict[str, np.ndarray]:
     return out
 
 
-def trajectory(tr, fw: str, case: Case, job: Job) -> dict[str, np.ndarray]:
+def trajectory(tr, fw: str, case: Case, job: Job, prefix: str = "") -> dict[str, np.ndarray]:
     """L4 (state after step 1) and L5 (metrics of every step), in the benchmarked step mode."""
     stream = case.stream(job.seed)
     outs = [tr.train_step(stream.next())]
-    out = step_state(tr, fw, case, "L4")
+    out = step_state(tr, fw, case, f"{prefix}L4")
     if "L5" in job.levels:
         outs += [tr.train_step(stream.next()) for _ in range(job.steps - 1)]
         rows = tr.fetch(outs)
-        out.update({f"L5/{k}": np.array([r[k] for r in rows]) for k in rows[0]})
+        out.update({f"{prefix}L5/{k}": np.array([r[k] for r in rows]) for k in rows[0]})
         z, labels = fixed_noise(job.seed, case.arch, N_SAMPLES, case.variant.g_conditional)
-        out["L5/samples"] = tr.generate(z, labels)
+        out[f"{prefix}L5/samples"] = tr.generate(z, labels)
     return out
 
 

@@ -83,12 +83,13 @@ def normalise(runs: pd.DataFrame) -> pd.DataFrame:
     runs = runs.copy()
     defaults = {"seed": 0, "repeat": 0, "batch_size": 0, "device": "cpu", "reason": "", "arch": "", "suite": ""}
     defaults["dataset"] = ""
+    defaults["precision"] = "fp32"  # runs recorded before precisions existed were all float32
     for col, value in defaults.items():
         runs[col] = runs[col].fillna(value) if col in runs else value
     runs["reason"] = runs["reason"].astype(str)
     for col in ("seed", "repeat", "batch_size"):
         runs[col] = runs[col].astype(int)
-    for col in ("device", "dataset"):
+    for col in ("device", "dataset", "precision"):
         runs[col] = runs[col].astype(str)
     return runs.sort_values(["variant", "batch_size", "seed", "repeat", "framework"], kind="stable", ignore_index=True)
 

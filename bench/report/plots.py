@@ -96,10 +96,11 @@ def framework_bars(t: pd.DataFrame, value: str, low: str, high: str, ylabel: str
 
 
 def bar_panel(ax, rows: pd.DataFrame, configs: list, value: str, low: str, high: str, several_datasets: bool) -> None:
-    cases = rows.drop_duplicates(["batch_size", "device", "dataset"]).reset_index(drop=True)
+    keys = ["batch_size", "device", "precision", "dataset"]
+    cases = rows.drop_duplicates(keys).reset_index(drop=True)
     width = 0.8 / len(configs)
     for i, case in cases.iterrows():
-        same = (rows[["batch_size", "device", "dataset"]] == case[["batch_size", "device", "dataset"]]).all(axis=1)
+        same = (rows[keys] == case[keys]).all(axis=1)
         for j, (fw, mode) in enumerate(configs):
             r = rows[same & (rows["framework"] == fw) & (rows["mode"] == mode)]
             if r.empty:
@@ -189,11 +190,12 @@ def batch_sweep(table: pd.DataFrame, path: Path) -> Path:
     variants = variant_order(table["variant"])
     fig, axes = panel_grid(len(variants))
     for ax, variant in zip(axes, variants, strict=True):
-        groups = table[table["variant"] == variant].groupby(["framework", "mode", "device", "dataset"])
-        for (fw, mode, device, dataset), g in sorted(groups, key=lambda kv: framework_rank(kv[0][0])):
+        groups = table[table["variant"] == variant].groupby(["framework", "mode", "device", "precision", "dataset"])
+        for (fw, mode, device, precision, dataset), g in sorted(groups, key=lambda kv: framework_rank(kv[0][0])):
             g = g.sort_values("batch_size")
             err = [g["images_per_s"] - g["images_per_s_p10"], g["images_per_s_p90"] - g["images_per_s"]]
             label = framework_name(fw) + (f" ({mode})" if mode else "") + ("" if device == "cpu" else f" GPU{device}")
+            label += f", {precision}" if table["precision"].nunique() > 1 else ""
             label += f", {dataset}" if table["dataset"].nunique() > 1 else ""
             ax.errorbar(
                 g["batch_size"], g["images_per_s"], yerr=err, color=color(fw), marker="o", capsize=3, label=label

@@ -14,7 +14,7 @@ from bench.report.fmt import plain
 from bench.report.tables import sort_cases, variant_order
 
 LOSS_ARCH = "dcgan28"
-GROUP = ["variant", "dataset", "framework"]  # seeds (and repeats) are what a group summarises
+GROUP = ["variant", "dataset", "precision", "framework"]  # seeds (and repeats) are what a group summarises
 QUALITY = {"fid": "fid", "kid_mean": "kid", "classifier_fd": "fid"}
 COVERAGE = {
     "classes_covered": "f1",
@@ -73,8 +73,9 @@ def seed_summary(data: ReportData, columns: dict[str, str]) -> pd.DataFrame:
     if runs.empty or not cols:
         return pd.DataFrame()
     rows = []
-    for (variant, dataset, framework), g in runs.groupby(GROUP, sort=False):
-        row = {"variant": variant, "dataset": dataset, "framework": framework, "seeds": g["seed"].nunique()}
+    for (variant, dataset, precision, framework), g in runs.groupby(GROUP, sort=False):
+        row = {"variant": variant, "dataset": dataset, "precision": precision, "framework": framework,
+               "seeds": g["seed"].nunique()}  # fmt: skip
         for c in cols:
             values = pd.to_numeric(g[c], errors="coerce").dropna()
             row[f"{c}_mean"] = values.mean() if len(values) else np.nan
@@ -90,7 +91,7 @@ def divergence_table(data: ReportData) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame()
     rows = []
-    for (variant, dataset, framework), g in runs.groupby(GROUP, sort=False):
+    for (variant, dataset, precision, framework), g in runs.groupby(GROUP, sort=False):
         step = pd.to_numeric(g["divergence_step"], errors="coerce") if "divergence_step" in g else pd.Series([])
         diverged = (g["status"] == "diverged") | (step.reindex(g.index) >= 0)
         first = step[step >= 0]
@@ -98,6 +99,7 @@ def divergence_table(data: ReportData) -> pd.DataFrame:
             {
                 "variant": variant,
                 "dataset": dataset,
+                "precision": precision,
                 "framework": framework,
                 "runs": len(g),
                 "diverged": int(diverged.sum()),

@@ -90,6 +90,7 @@ RATIO_COLUMNS = {
     "dataset": "dataset",
     "batch_size": "batch",
     "device": "device",
+    "precision": "precision",
     "pair": "frameworks",
     "modes": "modes",
     "runs": "runs",
@@ -103,6 +104,7 @@ THROUGHPUT_COLUMNS = {
     "dataset": ("dataset", None),
     "batch_size": ("batch", None),
     "device": ("device", None),
+    "precision": ("precision", None),
     "framework": ("framework", None),
     "mode": ("mode", None),
     "runs": ("runs", "int"),
@@ -225,7 +227,7 @@ def sweep_display(sweep: pd.DataFrame) -> pd.DataFrame:
         for m, lo, hi in zip(sweep["images_per_s"], sweep["images_per_s_p10"], sweep["images_per_s_p90"], strict=True)
     ]
     wide = sweep.assign(cell=cell).pivot_table(
-        index=["variant", "dataset", "device", "framework", "mode"],
+        index=["variant", "dataset", "device", "precision", "framework", "mode"],
         columns="batch_size",
         values="cell",
         aggfunc="first",

@@ -19,7 +19,8 @@ NOT_COMPUTED = "not computed"
 
 def summary_display(summary: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     """`mean ± std (over seeds)` per metric column that exists; "not computed" where it does not."""
-    out = named(summary[["variant", "dataset", "framework", "seeds"]]).copy()
+    keys = ["variant", "dataset", *(["precision"] if summary["precision"].nunique() > 1 else []), "framework", "seeds"]
+    out = named(summary[keys]).copy()
     for col, kind in columns.items():
         if f"{col}_mean" in summary:
             out[col] = [

@@ -14,7 +14,7 @@ from bench.report.data import FRAMEWORK_ORDER, ReportData, framework_name, frame
 from bench.report.stats import RatioCI, ratio_ci, verdict
 from bench.variants import VARIANTS
 
-CASE = ["variant", "dataset", "device", "batch_size"]
+CASE = ["variant", "dataset", "device", "batch_size", "precision"]
 OPTIONAL_SPEED = ("flops_per_s", "flop_utilisation", "framework_utilisation")
 
 
@@ -32,7 +32,7 @@ def sort_cases(df: pd.DataFrame) -> pd.DataFrame:
     keys = df.assign(_v=df["variant"].map(rank))
     if "framework" in df:
         keys["_f"] = keys["framework"].map(framework_rank)
-    cols = ["_v", *[c for c in ("dataset", "device", "batch_size", "_f", "mode") if c in keys]]
+    cols = ["_v", *[c for c in ("dataset", "device", "batch_size", "precision", "_f", "mode") if c in keys]]
     return keys.sort_values(cols, kind="stable").drop(columns=[c for c in ("_v", "_f") if c in keys])
 
 
@@ -50,9 +50,11 @@ def run_samples(data: ReportData, runs: pd.DataFrame) -> list[np.ndarray]:
 
 
 def case_label(row, several_datasets: bool) -> str:
-    """`batch 64`, plus the GPU and the dataset where they tell cases apart."""
+    """`batch 64`, plus the GPU, the precision (other than fp32) and the dataset where they tell cases apart."""
     gpu = "" if str(row["device"]) == "cpu" else f", GPU {row['device']}"
-    return f"batch {row['batch_size']}{gpu}" + (f", {row['dataset']}" if several_datasets else "")
+    precision = row.get("precision", "fp32")
+    low = f", {precision}" if precision != "fp32" else ""
+    return f"batch {row['batch_size']}{gpu}{low}" + (f", {row['dataset']}" if several_datasets else "")
 
 
 def with_mode(runs: pd.DataFrame) -> pd.DataFrame:
@@ -170,5 +172,7 @@ def batch_sweeps(table: pd.DataFrame) -> pd.DataFrame:
     """The throughput rows of variants measured at several batch sizes by the same framework and mode."""
     if table.empty:
         return table
-    n = table.groupby(["variant", "dataset", "device", "framework", "mode"])["batch_size"].transform("nunique")
+    n = table.groupby(["variant", "dataset", "device", "precision", "framework", "mode"])["batch_size"].transform(
+        "nunique"
+    )
     return table[n > 1]
