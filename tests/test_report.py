@@ -205,3 +205,42 @@ def test_framework_names_in_prose_follow_the_report_order():
     assert frameworks_phrase(["jax", "tf", "torch", "tf"]) == "PyTorch, TensorFlow and JAX"
     assert frameworks_phrase(["tf", "torch"], " | ", " | ") == "PyTorch | TensorFlow"
     assert frameworks_phrase(["jax"]) == "JAX"
+
+
+def test_the_precision_section_compares_each_precision_with_fp32(tmp_path):
+    """bf16 copies of the fixture's PyTorch dcgan runs, 1.5x as fast, FID 10% higher, with skipped updates:
+    the precision section shows the speed ratio to fp32, the stability table and FID against fp32; the cross-
+    framework table gets a case per precision; the page renders in a real browser."""
+    from bench.results import load_table, table_path, write_table_atomic
+
+    results = build_results(tmp_path / "results")
+    runs, intervals = load_table(results, "runs"), load_table(results, "intervals")
+    metrics = load_table(results, "metrics")
+    for _, row in runs[(runs["variant"] == "dcgan") & (runs["framework"] == "torch")].iterrows():
+        new_id = row["run_id"] + "-bf16"
+        low = row.to_frame().T.assign(run_id=new_id, precision="bf16", compute_dtype="bfloat16",
+                                      images_per_s=row["images_per_s"] * 1.5, skipped_updates_d=2,
+                                      skipped_updates_g=1, cpu_bf16="avx512_bf16")  # fmt: skip
+        write_table_atomic(low, table_path(results, "runs", new_id))
+        iv = intervals[intervals["run_id"] == row["run_id"]]
+        write_table_atomic(iv.assign(run_id=new_id, images_per_s=iv["images_per_s"] * 1.5),
+                           table_path(results, "intervals", new_id))  # fmt: skip
+        m = metrics[metrics["run_id"] == row["run_id"]]
+        write_table_atomic(m.assign(run_id=new_id, fid=m["fid"] * 1.1), table_path(results, "metrics", new_id))
+    out = build_report(results, tmp_path / "out")
+    md = (out / "report.md").read_text()
+    section = md[md.index("## Precision") : md.index("## Loss comparison")]
+    row = re.search(
+        r"\| dcgan +\| 64 +\| cpu +\| PyTorch +\| eager +\| bf16 +\| 3 / 3 +\| 1\.50 \[([\d.]+), ([\d.]+)\]", section
+    )
+    assert row and 1.0 < float(row[1]) <= 1.5 <= float(row[2]), section
+    assert "bf16 faster" in section and "native bf16 (avx512_bf16)" in section
+    stab = [ln for ln in section.splitlines() if ln.startswith("| ns ") and "bf16" in ln and "PyTorch" in ln]
+    assert stab and "| 9 " in stab[0]  # 3 runs x (2 + 1) skipped updates
+    assert "| 1.10 " in section  # FID 35.2 against 32.0
+    speed = (
+        md[md.index("## Framework comparison") : md.index("## Precision")] if "## Framework comparison" in md else md
+    )
+    assert "bf16" in speed  # the cross-framework tables hold the bf16 case apart from fp32
+    result = browser.check_page(out / "index.html", tmp_path / "page.png")
+    assert result.broken_images == [] and result.errors == []

@@ -134,11 +134,17 @@ def ratio_display(ratios: pd.DataFrame) -> pd.DataFrame:
         speed=[ratio_text(*v) for v in zip(r["speed_ratio"], r["speed_low"], r["speed_high"], strict=True)],
         memory_text=[ratio_text(*v) for v in zip(r["memory_ratio"], r["memory_low"], r["memory_high"], strict=True)],
     )
-    return df[list(RATIO_COLUMNS)].rename(columns=RATIO_COLUMNS)
+    return df[[c for c in RATIO_COLUMNS if c != "precision" or several_precisions(r)]].rename(columns=RATIO_COLUMNS)
+
+
+def several_precisions(table: pd.DataFrame) -> bool:
+    """Whether a table's rows hold a precision other than fp32 (else its precision column is left out)."""
+    return "precision" in table and bool((table["precision"] != "fp32").any())
 
 
 def throughput_display(table: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in THROUGHPUT_COLUMNS if c in table and (c != "peak_device_mem_mb" or table[c].notna().any())]
+    cols = [c for c in cols if c != "precision" or several_precisions(table)]
     df = format_columns(named(table[cols]), {c: k for c, (_, k) in THROUGHPUT_COLUMNS.items() if k})
     return df.rename(columns={c: label for c, (label, _) in THROUGHPUT_COLUMNS.items()})
 
@@ -227,7 +233,14 @@ def sweep_display(sweep: pd.DataFrame) -> pd.DataFrame:
         for m, lo, hi in zip(sweep["images_per_s"], sweep["images_per_s_p10"], sweep["images_per_s_p90"], strict=True)
     ]
     wide = sweep.assign(cell=cell).pivot_table(
-        index=["variant", "dataset", "device", "precision", "framework", "mode"],
+        index=[
+            "variant",
+            "dataset",
+            "device",
+            *(["precision"] if several_precisions(sweep) else []),
+            "framework",
+            "mode",
+        ],  # fmt: skip
         columns="batch_size",
         values="cell",
         aggfunc="first",

@@ -90,6 +90,8 @@ def quality_table(ctx: Context) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     for (variant, fw, steps), g in runs.groupby(["variant", "framework", "steps"], sort=False):
+        if pd.to_numeric(g["fid"], errors="coerce").isna().all():
+            continue
         base = pd.to_numeric(g.loc[g["precision"] == BASE, "fid"], errors="coerce").dropna()
         for precision, p in g.groupby("precision", sort=True):
             fid = pd.to_numeric(p["fid"], errors="coerce").dropna()
@@ -145,8 +147,10 @@ def host_lines(runs: pd.DataFrame) -> str:
         flags = g["cpu_bf16"].dropna().astype(str) if "cpu_bf16" in g else pd.Series(dtype=str)
         native = flags[flags != ""]
         text = f"native bf16 ({native.iloc[0]})" if len(native) else "no bf16 instructions (bf16 emulated)"
-        if "gpu_name" in g and g["gpu_name"].notna().any():
+        gpus = g["gpu_name"].dropna().astype(str) if "gpu_name" in g else pd.Series(dtype=str)
+        gpus = gpus[gpus != ""]
+        if len(gpus):
             tf32 = bool(g.get("gpu_tf32", pd.Series([False])).fillna(False).any())
-            text += f"; GPU {g['gpu_name'].dropna().iloc[0]}: TF32 and bf16 tensor cores {'yes' if tf32 else 'no'}"
+            text += f"; GPU {gpus.iloc[0]}: TF32 and bf16 tensor cores {'yes' if tf32 else 'no'}"
         parts.append(f"{host} ({cpu}): {text}")
     return "Hosts: " + "; ".join(parts) + "." if parts else ""

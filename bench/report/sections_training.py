@@ -47,6 +47,7 @@ def losses_section(ctx: Context) -> Section:
     )
     div = quality.divergence_table(ctx.data)
     if not div.empty:
+        div = div if div["precision"].nunique() > 1 else div.drop(columns="precision")
         div = format_columns(named(div), {"first_divergence_step": "int"})
         div = div.rename(columns={"first_divergence_step": "first divergence step"})
         blocks.append(Table(div, "Divergence: runs with a non-finite loss"))
