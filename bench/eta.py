@@ -77,7 +77,10 @@ def arch_of(name: str) -> tuple[str, int]:
 
 
 def spec_mode(spec: RunSpec) -> str:
-    return spec.mode or DEFAULT_MODES.get(spec.framework, "")
+    """The run's mode, with its precision unless fp32: a precision changes the speed as much as a mode does
+    (PyTorch's fp16 on a CPU is ~20x slower than its fp32), so rates are learned per precision."""
+    mode = spec.mode or DEFAULT_MODES.get(spec.framework, "")
+    return mode if spec.precision == "fp32" else f"{mode}/{spec.precision}"
 
 
 def device_kind(spec: RunSpec) -> str:
