@@ -64,6 +64,7 @@ def test_an_fp16_update_whose_gradients_overflow_is_skipped_and_the_scale_goes_d
         np.testing.assert_array_equal(probe[f"skip/w1/{name}"], a, err_msg=name)
     assert probe["skip/skipped_d"] == 1.0 and probe["skip/skipped_g"] == 1.0
     assert probe["skip/scale_d"] == 2.0**59 and probe["skip/scale_g"] == 2.0**59  # halved from 2**60
+    assert probe["shared/scale_d"] == 2.0**58 and probe["shared/scale_g"] == 2.0**58  # one scale, halved twice
 
 
 def test_the_fp16_gradient_penalty_is_computed_on_unscaled_gradients(probe):
