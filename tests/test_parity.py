@@ -160,8 +160,9 @@ def test_cli_writes_the_table_and_exit_code(parity_run, tmp_path, monkeypatch, c
     df = pd.read_parquet(tmp_path / "parity" / "parity.parquet")
     assert list(df.columns) == [
         "variant", "level", "max_abs_diff", "max_rel_diff", "tolerance", "passed", "drift_step", "detail",
-        "f64_rel_diff", "framework",
+        "f64_rel_diff", "framework", "precision", "against",
     ]  # fmt: skip
+    assert set(df["precision"]) == {"fp32"} and set(df["against"]) == {""}
     compared = {"tf", *([JAX] if JAX else [])}  # the default: every installed framework but the reference
     assert set(df["framework"]) == compared
     assert len(df) == 2 * len(LEVELS) * len(compared) and set(df["variant"]) == {"gan", "dcgan"}
