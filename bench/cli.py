@@ -34,6 +34,7 @@ DELEGATED = {  # commands whose arguments their own module parses: (module, func
     "parity": ("bench.parity.cli", "main_parity", "cross-framework parity levels L1-L5 and the parity table"),
     "report": ("bench.report.cli", "main_report", "turn result tables into a Markdown + HTML report"),
     "fid": ("bench.fid.cli", "main_fid", "FID and KID between two image sets (folders, .npz or .npy)"),
+    "compare": ("bench.compare.cli", "main_compare", "two results directories side by side: B against A"),
 }
 
 
