@@ -98,6 +98,9 @@ def build_parser() -> Parser:
     r.add_argument("--ray-address", help="Ray cluster to use (default: $RAY_ADDRESS, else a local instance)")
     r.add_argument("--jobs", type=int, help="runs at once, sharing the cores (speed figures then not comparable)")
     r.add_argument("--fid-samples", type=int, help="generated (and real) images for FID; 0 turns FID off")
+    r.add_argument(
+        "--checkpoint-every", type=int, help="timed steps between checkpoints; an interrupted run resumes (0: none)"
+    )
     r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
     r.add_argument("--no-compile-cache", action="store_true", help="compile cold: no persistent compile caches")
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
@@ -136,7 +139,7 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
         suite, variants=args.variants, frameworks=args.frameworks, steps=args.steps, warmup=args.warmup,
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
         fid_samples=args.fid_samples, modes=args.modes, jobs=args.jobs, executor=args.executor,
-        precisions=args.precision,
+        precisions=args.precision, checkpoint_every=args.checkpoint_every,
     )  # fmt: skip
     check_executor(suite.executor, args.ray_address)
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import checkpoint, resume
 from bench.data import dataset_available
 from bench.environment import environment
 from bench.eta import Estimator, clock, expected, fid_s
@@ -151,6 +152,8 @@ def pending(specs: list[RunSpec], results_dir: Path, force: bool, progress: Prog
         if not force and is_finished(results_dir, spec.run_id):
             progress.line(f"{head}: already done, skipped (--force reruns)", final=True)
         else:
+            if force:  # a forced rerun starts at step 0; an unfinished run resumes from its checkpoints
+                checkpoint.clear(checkpoint.run_folder(results_dir, spec.run_id))
             todo.append((head, spec))
     progress.plan([spec for _, spec in todo], results_dir, specs)
     return todo
@@ -233,7 +236,8 @@ def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress,
     with open(workdir / "stderr.log", "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(workdir)],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=child_env(), start_new_session=True,
+            stdout=subprocess.PIPE, stderr=err, text=True, env=child_env(checkpoint_env(results_dir, spec)),
+            start_new_session=True,
         )  # fmt: skip
         reader = threading.Thread(target=_follow, args=(proc, progress, head, spec), daemon=True)
         reader.start()
@@ -250,6 +254,11 @@ def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress,
     row = _read_row(workdir, proc.returncode)
     _collect(workdir, results_dir, spec.run_id)
     return row
+
+
+def checkpoint_env(results_dir: Path, spec: RunSpec) -> dict[str, str]:
+    """The run's checkpoint folder for its worker: it resumes from what is there, saves what it takes."""
+    return {resume.ENV: str(checkpoint.run_folder(results_dir, spec.run_id).resolve())}
 
 
 def fresh_workdir(root: Path, run_id: str) -> Path:
@@ -269,7 +278,9 @@ def fresh_workdir(root: Path, run_id: str) -> Path:
 def _follow(proc: subprocess.Popen, progress: Progress, head: str, spec: RunSpec) -> None:
     for line in proc.stdout:
         parts = line.split()
-        if len(parts) == 4 and parts[0] == "PROGRESS":
+        if line.startswith("warning:"):
+            progress.line(f"{head}: {line.strip()}", final=True)
+        elif len(parts) == 4 and parts[0] == "PROGRESS":
             done, total, rate = int(parts[1]), int(parts[2]), float(parts[3])
             if progress.due():  # the ETA reads the model for every queued run: only when a line is printed
                 left = (total - done) / rate if rate > 0 else 0.0

@@ -117,7 +117,8 @@ INTERFACE: dict[str, tuple[str, ...]] = {
 # the step entry point, and what results, parity and evaluation read back.
 TRAINER_METHODS = ("train_step", "fake_for_d", "g_images", "d_outputs", "loss_terms", "g_loss_of", "penalty",
                    "update", "clip_weights", "mean", "fetch", "sync", "generate", "d_logits", "export_weights",
-                   "optimizer_state", "load", "forward", "d_grads", "g_grads", "precision_state")  # fmt: skip
+                   "optimizer_state", "load", "forward", "d_grads", "g_grads", "precision_state",
+                   "checkpoint_state", "restore_state")  # fmt: skip
 
 FRAMEWORKS = tuple(REGISTRY)
 MODES: dict[str, tuple[str, ...]] = {name: f.modes for name, f in REGISTRY.items()}

@@ -95,6 +95,16 @@ class InputStream:
         self.pos += self.batch
         return idx
 
+    def state(self) -> tuple[dict, np.ndarray]:
+        """(JSON-able position and generator states, the epoch's data order): what a checkpoint keeps."""
+        gens = {"data": self.data_rng.bit_generator.state, "noise": self.noise_rng.bit_generator.state}
+        return {**gens, "pos": self.pos, "epoch": self.epoch}, self.order.copy()
+
+    def restore(self, state: dict, order: np.ndarray) -> None:
+        self.data_rng.bit_generator.state = state["data"]
+        self.noise_rng.bit_generator.state = state["noise"]
+        self.pos, self.epoch, self.order = int(state["pos"]), int(state["epoch"]), order.astype(np.int64)
+
     def next(self) -> StepInputs:
         b, k, arch = self.batch, self.variant.n_critic, self.arch
         idx = np.stack([self._indices() for _ in range(k)])

@@ -26,6 +26,14 @@ class LoopResult:
     warmup_s: float = 0.0
     timed_s: float = 0.0
     divergence_step: int = -1
+    resumed_from: list[int] = field(default_factory=list)  # the step each resumed segment began at
+    checkpoints: int = 0  # checkpoints written (all segments)
+    checkpoint_s: float = 0.0  # seconds spent writing them, outside every timed interval
+
+    def counted(self) -> list[dict]:
+        """The intervals that speed figures use: all but the first of each resumed segment, which pays
+        that process's tracing/compilation again (its warm-up)."""
+        return [iv for iv in self.intervals if iv.get("counted", True)]
 
 
 def _record(res: LoopResult, fetched: list[dict], phase: str) -> bool:
@@ -51,9 +59,47 @@ def train_loop(
     intervals: int,
     on_progress: Callable[[int, int, float], None] = lambda done, total, rate: None,
     reset_memory: Callable[[], None] = lambda: None,
+    resume: LoopResult | None = None,
+    on_edge: Callable[[LoopResult, bool], None] = lambda res, last: None,
 ) -> LoopResult:
-    res = LoopResult()
+    """Warm-up, then the timed intervals; `on_edge(res, last)` after each interval (checkpoints). With
+    `resume` (a checkpoint's loop state, taken at an interval edge), the remaining intervals only."""
     total = steps + warmup
+    if resume is None:
+        res = LoopResult()
+        if not _warmup(res, trainer, stream, warmup):
+            return res
+    else:
+        res = resume
+        res.resumed_from.append(len(res.steps))
+    reset_memory()
+    plan, done, segment = split_steps(steps, intervals), len(res.intervals), len(res.resumed_from)
+    for k, n in enumerate(plan[done:], done):
+        trainer.sync()
+        start = time.perf_counter()
+        outs = [trainer.train_step(stream.next()) for _ in range(n)]
+        fetched = trainer.fetch(outs)  # waits for the device
+        seconds = time.perf_counter() - start
+        res.timed_s += seconds
+        res.intervals.append(
+            {
+                "interval": k,
+                "steps": n,
+                "seconds": seconds,
+                "images_per_s": stream.batch * n / seconds,
+                "segment": segment,
+                "counted": not (segment > 0 and k == done),
+            }  # fmt: skip
+        )
+        if not _record(res, fetched, "timed"):
+            break
+        on_progress(len(res.steps), total, n / seconds)
+        on_edge(res, k == len(plan) - 1)
+    return res
+
+
+def _warmup(res: LoopResult, trainer, stream: InputStream, warmup: int) -> bool:
+    """The untimed warm-up steps (the first traces/compiles); False at a non-finite loss."""
     t0 = time.perf_counter()
     for i in range(warmup):
         out = trainer.train_step(stream.next())
@@ -62,20 +108,6 @@ def train_loop(
             res.first_step_s = time.perf_counter() - t0
         if not ok:
             res.warmup_s = time.perf_counter() - t0
-            return res
+            return False
     res.warmup_s = time.perf_counter() - t0
-    reset_memory()
-    for n in split_steps(steps, intervals):
-        trainer.sync()
-        start = time.perf_counter()
-        outs = [trainer.train_step(stream.next()) for _ in range(n)]
-        fetched = trainer.fetch(outs)  # waits for the device
-        seconds = time.perf_counter() - start
-        res.timed_s += seconds
-        res.intervals.append(
-            {"interval": len(res.intervals), "steps": n, "seconds": seconds, "images_per_s": stream.batch * n / seconds}
-        )
-        if not _record(res, fetched, "timed"):
-            break
-        on_progress(len(res.steps), total, n / seconds)
-    return res
+    return True

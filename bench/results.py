@@ -29,7 +29,8 @@ Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
   placement  executor (local | ray), node, attempt
 Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | timed), loss_d,
   loss_g, grad_norm_d, grad_norm_g. Schema of `intervals`: run_id, interval, steps, seconds,
-  images_per_s.
+  images_per_s, segment (0, or the resumed segment it belongs to), counted (False for the first interval
+  of a resumed segment: it paid that process's tracing/compilation, so speed figures leave it out).
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ RUN_COLUMNS = {
     "gpu_tf32": "GPU runs: the GPU has TF32 tensor cores (compute capability 8.0 or later)",
     "gpu_bf16": "GPU runs: the GPU has bf16 tensor cores (compute capability 8.0 or later)",
     "labeled_fraction": "share of labelled examples (ssgan)",
+    "checkpoint_every": "timed steps between checkpoints (0: none; not part of the run id)",
+    "checkpoints": "checkpoints written over the run, every segment counted",
+    "checkpoint_s": "seconds spent writing checkpoints (outside the timed intervals)",
+    "resumed": "times the run was resumed from a checkpoint (0: it ran in one go)",
+    "resumed_from": "comma-separated steps (warm-up included) at which resumed segments began; empty: none",
     "status": "ok | diverged | failed | timeout | skipped",
     "reason": "one-line reason for any status but ok",
     "steps_done": "training steps completed (warm-up included)",

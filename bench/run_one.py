@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import resume
 from bench.data import check_image_shape, load_dataset
 from bench.environment import environment, gpu_precision_support
 from bench.flops import step_flops
@@ -54,6 +55,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     build_s = time.perf_counter() - t0
     stream = InputStream(ds.images, ds.labels, arch, variant, batch, spec.seed, fraction)
     probe = runtime.compile_cache_probe()
+    where = resume.folder()
     res = train_loop(
         trainer,
         stream,
@@ -62,6 +64,8 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         spec.intervals,
         on_progress,
         reset_memory=lambda: runtime.reset_peak_memory(spec.device),
+        resume=resume.resume(where, spec, trainer, stream, warn),
+        on_edge=resume.saver(where, spec, trainer, stream),
     )
     peak_dev = runtime.peak_device_memory(spec.device)
     cache_state = runtime.compile_cache_state(mode, probe)
@@ -76,9 +80,9 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         "status": "ok" if res.divergence_step < 0 else "diverged",
         "reason": "" if res.divergence_step < 0 else f"non-finite loss at step {res.divergence_step}",
         "steps_done": len(res.steps),
-        **throughput_stats([iv["images_per_s"] for iv in res.intervals]),
-        "step_time_s": float(np.median([iv["seconds"] / iv["steps"] for iv in res.intervals]))
-        if res.intervals
+        **throughput_stats([iv["images_per_s"] for iv in res.counted()]),
+        "step_time_s": float(np.median([iv["seconds"] / iv["steps"] for iv in res.counted()]))
+        if res.counted()
         else np.nan,
         "first_step_s": res.first_step_s,
         "compile_cache": cache_state,
@@ -92,6 +96,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         "params_g": count_params(shapes, "G."),
         "params_d": count_params(shapes, "D."),
         **final_losses(res),
+        **checkpoint_columns(res, spec),
         **precision_columns(trainer, res, spec),
         "divergence_step": res.divergence_step,
         "d_test_accuracy": test_accuracy(trainer, variant, arch, spec)
@@ -120,6 +125,21 @@ def flop_columns(variant: Variant, arch, batch: int, row: dict) -> dict[str, flo
         "framework_utilisation": float(flops_per_s / row["peak_matmul_flops"]),
         "compile_s": float(row["first_step_s"] - row["step_time_s"]),
     }
+
+
+def checkpoint_columns(res: LoopResult, spec: RunSpec) -> dict:
+    """How the run was checkpointed and resumed: speed figures leave out each resumed segment's first interval."""
+    return {
+        "checkpoint_every": spec.checkpoint_every,
+        "checkpoints": res.checkpoints,
+        "checkpoint_s": res.checkpoint_s,
+        "resumed": len(res.resumed_from),
+        "resumed_from": ",".join(map(str, res.resumed_from)),
+    }
+
+
+def warn(msg: str) -> None:
+    print(msg, flush=True)  # stdout: the orchestrator shows `warning:` lines with the run's name
 
 
 def precision_columns(trainer, res: LoopResult, spec: RunSpec) -> dict:

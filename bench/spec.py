@@ -191,10 +191,11 @@ class RunSpec:
     compile_cache: bool = True  # persistent compilation caches (Inductor, XLA) under $BENCH_CACHE_DIR/compile
     precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (bench/precision.py says what each means)
     loss_scaler: str = ""  # fp16: "per-network" ("": the default) or "shared"
+    checkpoint_every: int = 0  # timed steps between checkpoints (bench/checkpoint.py); 0: none
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Fields that do not change what is measured, so they are left out of the id.
-    _NOT_IN_ID = ("timeout", "suite", "data_dir")
+    _NOT_IN_ID = ("timeout", "suite", "data_dir", "checkpoint_every")  # checkpoints change no result
 
     @property
     def run_id(self) -> str:

@@ -43,6 +43,7 @@ class Suite:
     fid_samples: int = 0
     timeout: float = 900.0
     jobs: int = 1  # runs at once; above 1 they share the cores (threads split), speed figures not comparable
+    checkpoint_every: int = 0  # timed steps between checkpoints; 0: none (bench/checkpoint.py)
     executor: str = "local"  # where runs execute: "local" (this machine) or "ray" (a Ray cluster)
 
 
@@ -211,6 +212,7 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             warmup=suite.warmup,
             intervals=suite.intervals,
             fid_samples=suite.fid_samples,
+            checkpoint_every=suite.checkpoint_every,
             timeout=suite.timeout,
             suite=suite.name,
             jobs=jobs,

@@ -121,6 +121,20 @@ class Trainer(GanStep):
         self.scales = dict(state["scales"])
         self._set_moving(state)
 
+    # -- checkpoints (bench/checkpoint.py) ------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, np.ndarray]:
+        """The jitted step's whole state (parameters, BN statistics, Optax states, loss scales, the dropout
+        key as its raw bits), one array per pytree leaf keyed by its path."""
+        leaves = jax.tree_util.tree_flatten_with_path(self._state())[0]
+        return {jax.tree_util.keystr(path): np.asarray(_key_bits(leaf)) for path, leaf in leaves}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        leaves, tree = jax.tree_util.tree_flatten_with_path(self._state())
+        new = [_like(leaf, state[jax.tree_util.keystr(path)]) for path, leaf in leaves]
+        self._set_state(jax.device_put(jax.tree_util.tree_unflatten(tree, new), self.dev))
+        if self.scaler == "shared":  # one object for both networks, as make_scales built it
+            self.scales["G"] = self.scales["D"]
+
     def _moving(self) -> dict:
         """What a forward pass changes: BN statistics and the dropout key."""
         return {"stats": (self.G.stats, self.D.stats), "key": self.key}
@@ -329,6 +343,18 @@ def make_scales(scaler: str) -> dict[str, DynamicScale]:
 
     d = new()
     return {"D": d, "G": d if scaler == "shared" else new()}
+
+
+def _key_bits(leaf: Any) -> Any:
+    """A typed PRNG key as its uint32 data (what an .npz can hold); any other leaf as it is."""
+    return jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+
+
+def _like(template: Any, value: np.ndarray) -> Any:
+    """`value` as the leaf it was saved from: a key again from its bits, else an array of the same dtype."""
+    if jnp.issubdtype(template.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(jnp.asarray(value))
+    return jnp.asarray(value, dtype=template.dtype)
 
 
 def _floats(terms: dict[str, Array]) -> dict[str, float]:

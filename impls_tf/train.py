@@ -164,6 +164,25 @@ class Trainer(GanStep):
         names.update({id(v): f"D.{k}" for k, v in self.D.named_variables().items()})
         return {**optimizer_state(self.opt_g, names), **optimizer_state(self.opt_d, names)}
 
+    # -- checkpoints (bench/checkpoint.py) ------------------------------------------------------
+    def _variables(self) -> dict[str, list]:
+        """Every variable a step reads or changes, in build order: weights, BN moving statistics and the
+        dropout seed generators' states (Keras layers' `variables`), the optimisers' slots, iteration
+        counters and loss-scale state."""
+        def net(n) -> list:
+            return [v for layer in (*n.layers.values(), *n.dropouts.values()) for v in layer.variables]
+
+        return {"G": net(self.G), "D": net(self.D), "opt_g": self.opt_g.variables, "opt_d": self.opt_d.variables}
+
+    def checkpoint_state(self) -> dict[str, np.ndarray]:
+        groups = self._variables().items()
+        return {f"{g}/{i:04d}/{v.path}": np.array(v.numpy()) for g, vs in groups for i, v in enumerate(vs)}
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        for g, vs in self._variables().items():
+            for i, v in enumerate(vs):
+                v.assign(state[f"{g}/{i:04d}/{v.path}"])
+
     # -- parity hooks: what an update computes, on given inputs, without applying it ------------
     def load(self, weights: dict[str, np.ndarray]) -> None:
         """Put canonical weights (BN running statistics included) back; optimiser state is kept."""

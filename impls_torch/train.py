@@ -212,6 +212,42 @@ class Trainer(GanStep):
         names.update({p: f"D.{n}" for n, p in self.D.named_parameters()})
         return {**optimizer_state(self.opt_g, names), **optimizer_state(self.opt_d, names)}
 
+    # -- checkpoints (bench/checkpoint.py) ------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, np.ndarray]:
+        """Everything a step reads or changes, as arrays: weights and BN buffers, optimiser state, loss
+        scales and the dropout generator; restore_state puts it back bit for bit."""
+        out = {f"{n}/{k}": _np(v) for n, m in (("G", self.G), ("D", self.D)) for k, v in m.state_dict().items()}
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            for idx, st in opt.state_dict()["state"].items():
+                out |= {f"{name}/{idx}/{k}": _np(torch.as_tensor(v)) for k, v in st.items()}
+        for net, scaler in self.scalers.items():
+            if net == "D" or scaler is not self.scalers["D"]:  # a shared scaler is saved once
+                st = scaler.state_dict()
+                out[f"scaler_{net}/scale"] = np.array(st["scale"])
+                out[f"scaler_{net}/growth"] = np.array(st["_growth_tracker"])
+        out["rng/cpu"] = torch.get_rng_state().numpy()
+        if self.dev.type == "cuda":
+            out["rng/cuda"] = torch.cuda.get_rng_state(self.dev).numpy()
+        return out
+
+    def restore_state(self, state: dict[str, np.ndarray]) -> None:
+        for n, m in (("G", self.G), ("D", self.D)):
+            m.load_state_dict({k[2:]: torch.from_numpy(v.copy()) for k, v in state.items() if k.startswith(f"{n}/")})
+        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            slots: dict[int, dict] = {}
+            for key, v in state.items():
+                if key.startswith(f"{name}/"):
+                    _, idx, slot = key.split("/", 2)
+                    slots.setdefault(int(idx), {})[slot] = torch.from_numpy(v.copy())
+            opt.load_state_dict({"state": slots, "param_groups": opt.state_dict()["param_groups"]})
+        for net, scaler in self.scalers.items():
+            src = net if f"scaler_{net}/scale" in state else "D"
+            scale, growth = float(state[f"scaler_{src}/scale"]), int(state[f"scaler_{src}/growth"])
+            scaler.load_state_dict({**scaler.state_dict(), "scale": scale, "_growth_tracker": growth})
+        torch.set_rng_state(torch.from_numpy(state["rng/cpu"].copy()))
+        if "rng/cuda" in state:
+            torch.cuda.set_rng_state(torch.from_numpy(state["rng/cuda"].copy()), self.dev)
+
     # -- parity hooks: what an update computes, on given inputs, without applying it ------------
     def load(self, weights: dict[str, np.ndarray]) -> None:
         """Put canonical weights (BN running statistics included) back; optimiser state is kept."""
@@ -253,6 +289,10 @@ class Trainer(GanStep):
     def _canonical(self, prefix: str, net: torch.nn.Module, grads) -> dict[str, np.ndarray]:
         names = [f"{prefix}.{n}" for n, _ in net.named_parameters()]
         return to_canonical("torch", self.arch, {n: g.cpu().numpy() for n, g in zip(names, grads, strict=True)})
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().copy()
 
 
 def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -23,6 +23,7 @@ from scipy.stats import mannwhitneyu
 from bench.compare.pairs import Pair
 from bench.report.data import MEASURED
 from bench.report.stats import ratio_ci
+from bench.report.tables import counted_intervals
 
 ALPHA = 0.05
 FAILING = ("failed", "timeout", "diverged")
@@ -150,6 +151,7 @@ def compare_pair(pair: Pair, intervals_a: pd.DataFrame, intervals_b: pd.DataFram
 
 def speed_samples(runs: pd.DataFrame, intervals: pd.DataFrame) -> list[np.ndarray]:
     """Per run, its interval throughputs; a run without intervals contributes its median alone."""
+    intervals = counted_intervals(intervals)
     by_run = dict(iter(intervals.groupby("run_id")["images_per_s"])) if len(intervals) else {}
     out = []
     for run_id, med in zip(runs["run_id"], runs["images_per_s"], strict=True):

@@ -37,8 +37,9 @@ def sort_cases(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_samples(data: ReportData, runs: pd.DataFrame) -> list[np.ndarray]:
-    """Per run, its interval throughputs; a run without intervals contributes its median alone."""
-    iv = data.intervals
+    """Per run, its interval throughputs; a run without intervals contributes its median alone. The first
+    interval of a resumed segment (`counted` False: it paid tracing/compilation again) is left out."""
+    iv = counted_intervals(data.intervals)
     by_run = iv.groupby("run_id")["images_per_s"] if not iv.empty and "run_id" in iv else None
     out = []
     for run_id, median in zip(runs["run_id"], runs["images_per_s"], strict=True):
@@ -47,6 +48,11 @@ def run_samples(data: ReportData, runs: pd.DataFrame) -> list[np.ndarray]:
         elif np.isfinite(median):
             out.append(np.array([median], dtype=float))
     return [s[np.isfinite(s)] for s in out]
+
+
+def counted_intervals(iv: pd.DataFrame) -> pd.DataFrame:
+    """The intervals that speed figures pool (all of them in runs recorded before checkpoints existed)."""
+    return iv[iv["counted"].fillna(True).astype(bool)] if "counted" in iv else iv
 
 
 def case_label(row, several_datasets: bool) -> str:

@@ -1,0 +1,118 @@
+"""A run's whole training state on disk, so that an interrupted run continues where it stopped.
+
+One checkpoint is one `.npz` file (numpy arrays only: read back with allow_pickle=False, so a file
+cannot make the reader build arbitrary objects) named `ckpt-<step>-<sha256[:16]>.npz`: the name
+carries the checksum of the bytes, the file appears by one atomic rename, and a truncated or
+bit-flipped file no longer matches its name. It holds
+  fw/<key>        the framework's own state: weights, optimiser state, batch-norm statistics,
+                  loss scales, dropout generator (the Trainer's checkpoint_state/restore_state)
+  weights/<name>  G's and D's weights in the canonical layout (bench/weights.py), for reading
+  loop/...        the step rows and timed intervals so far
+  meta            JSON: step, interval, the data order position and the noise generators' states,
+                  the steps it was resumed from, the loop's timings
+The last KEEP checkpoints are kept. `latest` returns the newest one that verifies, naming each one
+it had to pass over in one warning line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+KEEP = 2
+NAME = re.compile(r"ckpt-(\d{8})-([0-9a-f]{16})\.npz")
+
+
+@dataclass
+class Checkpoint:
+    step: int
+    arrays: dict[str, np.ndarray]
+    meta: dict
+    path: Path
+
+    def group(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays under `prefix/`, the prefix removed."""
+        n = len(prefix) + 1
+        return {k[n:]: v for k, v in self.arrays.items() if k.startswith(prefix + "/")}
+
+
+def save(folder: Path, step: int, arrays: dict[str, np.ndarray], meta: dict, before_rename=lambda: None) -> Path:
+    """Write a checkpoint atomically; drop all but the newest KEEP. `before_rename` is a test hook."""
+    objects = [k for k, v in arrays.items() if np.asarray(v).dtype.hasobject]
+    if objects:  # they would be pickled, and the reader refuses pickles
+        raise TypeError(f"checkpoint arrays must be plain numbers or text, not objects: {objects[:3]}")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256(Path(tmp))
+        before_rename()
+        path = folder / f"ckpt-{step:08d}-{digest[:16]}.npz"
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for old in [*checkpoints(folder)[KEEP:], *folder.glob(".ckpt-*.tmp")]:  # and writes a kill interrupted
+        old.unlink(missing_ok=True)
+    return path
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint files, newest step first (temporary files of an interrupted write are not listed)."""
+    found = [p for p in folder.glob("ckpt-*.npz") if NAME.fullmatch(p.name)] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(NAME.fullmatch(p.name).group(1)), reverse=True)
+
+
+def read(path: Path) -> Checkpoint:
+    """One checkpoint; ValueError when its bytes do not match the checksum in its name or do not parse."""
+    m = NAME.fullmatch(path.name)
+    if m is None or sha256(path)[:16] != m.group(2):
+        raise ValueError("its checksum does not match (truncated or corrupted)")
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    return Checkpoint(int(m.group(1)), arrays, meta, path)
+
+
+def latest(folder: Path, warn: Callable[[str], None]) -> Checkpoint | None:
+    """The newest checkpoint that verifies and reads, or None (start at step 0)."""
+    paths = checkpoints(folder)
+    for i, path in enumerate(paths):
+        try:
+            return read(path)
+        except (OSError, ValueError, KeyError) as e:
+            older = "the one before" if i + 1 < len(paths) else "step 0"
+            warn(f"warning: checkpoint {path} is unusable ({e}); resuming from {older}")
+    return None
+
+
+def run_folder(results_dir: Path, run_id: str) -> Path:
+    """Where a run's checkpoints live in a results directory (the local executor's layout)."""
+    from bench.validate import check_run_id
+
+    return Path(results_dir) / "checkpoints" / check_run_id(run_id)
+
+
+def clear(folder: Path) -> None:
+    """Remove a run's checkpoints (a forced rerun starts from step 0); only files this module names."""
+    for p in [*checkpoints(folder), *folder.glob(".ckpt-*.tmp")] if folder.is_dir() else []:
+        p.unlink(missing_ok=True)

@@ -1,0 +1,94 @@
+"""The worker's side of checkpoints: what one holds for a run, and how an interrupted run resumes.
+
+The orchestrator names the run's checkpoint folder in BENCH_CHECKPOINT_DIR. A run that finds a good
+checkpoint there restores the framework's whole state (Trainer.restore_state), the harness's place in
+its data order and noise streams, and the step rows and intervals so far, and trains the remaining
+intervals only, so that its weights and losses are those of an uninterrupted run (bit for bit where
+the framework is deterministic). Checkpoints are taken at interval edges, outside the timed intervals,
+every `checkpoint_every` timed steps and at the end of training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import checkpoint
+from bench.inputs import InputStream
+from bench.loop import LoopResult
+from bench.spec import RunSpec
+
+ENV = "BENCH_CHECKPOINT_DIR"
+LOOP_TIMES = ("first_step_s", "warmup_s", "timed_s", "divergence_step", "checkpoints", "checkpoint_s")
+
+
+def folder() -> Path | None:
+    return Path(os.environ[ENV]) if os.environ.get(ENV) else None
+
+
+def resume(where: Path | None, spec: RunSpec, trainer, stream: InputStream, warn: Callable) -> LoopResult | None:
+    """The loop state to continue from, with trainer and stream restored; None: start at step 0."""
+    ckpt = checkpoint.latest(where, warn) if where else None
+    if ckpt is None:
+        return None
+    if ckpt.meta.get("run_id") != spec.run_id:
+        warn(f"warning: checkpoint {ckpt.path} belongs to run {ckpt.meta.get('run_id')}; starting at step 0")
+        return None
+    trainer.restore_state(ckpt.group("fw"))
+    stream.restore(ckpt.meta["stream"], ckpt.arrays["stream/order"])
+    res = LoopResult(steps=records(ckpt.group("steps")), intervals=records(ckpt.group("intervals")))
+    for name in LOOP_TIMES:
+        setattr(res, name, type(getattr(res, name))(ckpt.meta["loop"][name]))
+    res.resumed_from = list(ckpt.meta["loop"]["resumed_from"])
+    return res
+
+
+def records(columns: dict[str, np.ndarray]) -> list[dict]:
+    """Rows back from the column arrays a checkpoint holds (numbers as Python numbers)."""
+    return pd.DataFrame(columns).to_dict("records") if columns else []
+
+
+def columns(rows: list[dict], prefix: str) -> dict[str, np.ndarray]:
+    df = pd.DataFrame(rows)
+    return {f"{prefix}/{c}": np.array(df[c].tolist(), dtype=str if text(df[c]) else None) for c in df}
+
+
+def text(col: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(col) or col.dtype == object
+
+
+def saver(where: Path | None, spec: RunSpec, trainer, stream: InputStream) -> Callable[[LoopResult, bool], None]:
+    """on_edge for the loop: a checkpoint every `spec.checkpoint_every` timed steps and at the last edge."""
+    if where is None or spec.checkpoint_every <= 0:
+        return lambda res, last: None
+    saved_at: list[int] = []  # timed steps at this process's checkpoints (its segment's start first)
+    kill_at = int(os.environ.get("BENCH_TEST_KILL_IN_CHECKPOINT") or 0)  # test hook: die in this process's N-th write
+
+    def on_edge(res: LoopResult, last: bool) -> None:
+        timed = sum(iv["steps"] for iv in res.intervals)
+        saved_at[:] = saved_at or [timed - res.intervals[-1]["steps"]]
+        if not last and timed - saved_at[-1] < spec.checkpoint_every:
+            return
+        t0 = time.perf_counter()
+        res.checkpoints += 1
+        die = len(saved_at) == kill_at
+        arrays, meta = contents(res, spec, trainer, stream)
+        checkpoint.save(where, len(res.steps), arrays, meta, before_rename=lambda: die and os.kill(os.getpid(), 9))
+        res.checkpoint_s += time.perf_counter() - t0
+        saved_at.append(timed)
+
+    return on_edge
+
+
+def contents(res: LoopResult, spec: RunSpec, trainer, stream: InputStream) -> tuple[dict[str, np.ndarray], dict]:
+    state, order = stream.state()
+    arrays = {f"fw/{k}": v for k, v in trainer.checkpoint_state().items()}
+    arrays |= {f"weights/{k}": v for k, v in trainer.export_weights().items()}
+    arrays |= {"stream/order": order, **columns(res.steps, "steps"), **columns(res.intervals, "intervals")}
+    loop = {name: getattr(res, name) for name in LOOP_TIMES} | {"resumed_from": res.resumed_from}
+    return arrays, {"run_id": spec.run_id, "step": len(res.steps), "stream": state, "loop": loop}
