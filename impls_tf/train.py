@@ -169,6 +169,7 @@ class Trainer(GanStep):
         """Every variable a step reads or changes, in build order: weights, BN moving statistics and the
         dropout seed generators' states (Keras layers' `variables`), the optimisers' slots, iteration
         counters and loss-scale state."""
+
         def net(n) -> list:
             return [v for layer in (*n.layers.values(), *n.dropouts.values()) for v in layer.variables]
 
