@@ -105,6 +105,20 @@ def latest(folder: Path, warn: Callable[[str], None]) -> Checkpoint | None:
     return None
 
 
+def add_file(folder: Path, name: str, data: bytes) -> None:
+    """Store a checkpoint file received from elsewhere (a Ray task) under its own name, atomically, and
+    keep the newest KEEP; a name that is not a checkpoint's is refused (it names what is written)."""
+    if NAME.fullmatch(name) is None:
+        raise ValueError(f"not a checkpoint file name: {name!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, folder / name)
+    for old in checkpoints(folder)[KEEP:]:
+        old.unlink(missing_ok=True)
+
+
 def run_folder(results_dir: Path, run_id: str) -> Path:
     """Where a run's checkpoints live in a results directory (the local executor's layout)."""
     from bench.validate import check_run_id

@@ -9,6 +9,9 @@ run ran (`executor`, `node`, `attempt`).
 Faults: the per-run timeout is enforced inside the task (the worker's process group is killed) and
 by the driver as a backstop (`ray.cancel(force=True)`). A node lost mid-run is retried elsewhere by
 Ray (`max_retries`); only the attempt that finishes is recorded, so a run is never recorded twice.
+Checkpoints travel as data too: the task uploads each one its worker writes (in the task's own scratch
+directory) to a small actor on the driver's node, which keeps them in the results directory as the
+local executor does; a retried task first fetches the newest one from it and resumes there.
 Ctrl-C cancels every task and records none of the unfinished runs. Nothing is written before a
 task has finished, so a driver killed with kill -9 leaves a results directory that resumes.
 """
@@ -22,11 +25,13 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import checkpoint, resume
 from bench.errors import BenchError
 from bench.executor import Progress, finish_from_files, pending, record, skipped_row, summary, timeout_row
 from bench.jobs import DIR, REPO, Job, JobResult, run_job
@@ -35,6 +40,7 @@ from bench.spec import RunSpec
 MAX_RETRIES = 3  # attempts after the first when a node or worker process is lost
 BACKSTOP_GRACE_S = 120.0  # the driver cancels a task this long after its own timeout should have fired
 POLL_S = 2.0
+UPLOAD_POLL_S = 1.0  # how often a task looks for a new checkpoint of its worker
 
 
 def check_address(address: str | None) -> None:
@@ -141,8 +147,56 @@ def attempt_counter(ray):
     return Attempts.options(scheduling_strategy=here).remote()
 
 
-def remote_job(job: Job, counter) -> JobResult:
-    """Body of every Ray task: run the job in a scratch directory on this node, return its files."""
+def checkpoint_store(ray, results_dir: Path):
+    """An actor on the driver's node that keeps the runs' checkpoints in the results directory (tasks on
+    other nodes send and fetch them as data: no shared filesystem)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0)
+    class Checkpoints:
+        def __init__(self, root: str) -> None:
+            self.root = Path(root)
+
+        def put(self, run_id: str, name: str, data: bytes) -> None:
+            checkpoint.add_file(checkpoint.run_folder(self.root, run_id), name, data)
+
+        def newest(self, run_id: str) -> tuple[str, bytes] | None:
+            found = checkpoint.latest(checkpoint.run_folder(self.root, run_id), lambda msg: None)
+            return (found.path.name, found.path.read_bytes()) if found else None
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return Checkpoints.options(scheduling_strategy=here).remote(str(Path(results_dir).resolve()))
+
+
+class Uploader(threading.Thread):
+    """Sends each checkpoint the worker completes in `folder` to the store, newest state first."""
+
+    def __init__(self, ray, store, run_id: str, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.ray, self.store, self.run_id, self.folder = ray, store, run_id, folder
+        self.sent: set[str] = set()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(UPLOAD_POLL_S):
+            self.sweep()
+
+    def sweep(self) -> None:
+        for path in reversed(checkpoint.checkpoints(self.folder)):  # oldest first: the store keeps the newest
+            if path.name not in self.sent:
+                with contextlib.suppress(OSError):  # pruned meanwhile by the worker
+                    self.ray.get(self.store.put.remote(self.run_id, path.name, path.read_bytes()))
+                    self.sent.add(path.name)
+
+    def finish(self) -> None:
+        self.done.set()
+        self.join()
+        self.sweep()
+
+
+def remote_job(job: Job, counter, store=None) -> JobResult:
+    """Body of every Ray task: run the job in a scratch directory on this node, return its files. A
+    worker job with a checkpoint store resumes from the store's newest checkpoint and sends it its own."""
     import ray
 
     attempt = ray.get(counter.next.remote(job.name)) if counter is not None else 1
@@ -150,8 +204,22 @@ def remote_job(job: Job, counter) -> JobResult:
         job.env["BENCH_VISIBLE_GPUS"] = ",".join(str(g) for g in ray.get_gpu_ids())
     label = re.sub(r"[^A-Za-z0-9._-]", "-", job.name)[:100]
     sweep_scratch(Path(tempfile.gettempdir()))
-    with tempfile.TemporaryDirectory(prefix=f"bench-ray-{label}-p{os.getpid()}-") as scratch:
-        result = run_job(job, Path(scratch))
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-ray-{label}-p{os.getpid()}-"))
+        uploader = None
+        if store is not None:
+            ckpts = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-ray-ckpt-p{os.getpid()}-")))
+            if (newest := ray.get(store.newest.remote(job.name))) is not None:
+                checkpoint.add_file(ckpts, *newest)
+            job.env[resume.ENV] = str(ckpts)
+            uploader = Uploader(ray, store, job.name, ckpts)
+            uploader.sent.update(p.name for p in checkpoint.checkpoints(ckpts))
+            uploader.start()
+        try:
+            result = run_job(job, Path(scratch))
+        finally:
+            if uploader is not None:
+                uploader.finish()
     result.node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
     result.attempt = attempt
     return result
@@ -227,11 +295,12 @@ def run_specs(
         progress.jobs = _slots(ray, runnable[0][1], whole)  # runs at once, for the ETA
         progress.announce()
         task = ray.remote(max_retries=MAX_RETRIES)(remote_job)
-        rows += _drive(ray, task, session.counter, runnable, whole, results_dir, progress)
+        store = checkpoint_store(ray, results_dir)
+        rows += _drive(ray, task, (session.counter, store), runnable, whole, results_dir, progress)
     return rows
 
 
-def _drive(ray, task, counter, runnable, whole: float, results_dir: Path, progress: Progress) -> list[dict]:
+def _drive(ray, task, actors, runnable, whole: float, results_dir: Path, progress: Progress) -> list[dict]:
     """Submit as many tasks as the cluster can run at once, record each as it finishes."""
     queue, live, rows = list(runnable), {}, []
     try:
@@ -239,7 +308,7 @@ def _drive(ray, task, counter, runnable, whole: float, results_dir: Path, progre
             while queue and len(live) < _slots(ray, queue[0][1], whole):
                 head, spec = queue.pop(0)
                 job = worker_job(spec, whole)
-                ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, counter)
+                ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, *actors)
                 live[ref] = (head, spec, time.monotonic())  # the start, for the backstop
                 progress.started(spec)
             done, _ = ray.wait(list(live), num_returns=1, timeout=POLL_S)
