@@ -76,6 +76,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def step_of(path: Path) -> int:
+    return int(NAME.fullmatch(path.name).group(1))
+
+
 def checkpoints(folder: Path) -> list[Path]:
     """Checkpoint files, newest step first (temporary files of an interrupted write are not listed)."""
     found = [p for p in folder.glob("ckpt-*.npz") if NAME.fullmatch(p.name)] if folder.is_dir() else []

@@ -258,7 +258,30 @@ def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress,
 
 def checkpoint_env(results_dir: Path, spec: RunSpec) -> dict[str, str]:
     """The run's checkpoint folder for its worker: it resumes from what is there, saves what it takes."""
-    return {resume.ENV: str(checkpoint.run_folder(results_dir, spec.run_id).resolve())}
+    return {
+        resume.ENV: str(checkpoint.run_folder(results_dir, spec.run_id).resolve()),
+        **continuation(spec, results_dir),
+    }
+
+
+def continuation(spec: RunSpec, results_dir: Path) -> dict[str, str]:
+    """Train further: a run with no checkpoint of its own whose spec equals a finished run's but for more
+    steps starts from that run's final checkpoint (copied into its own folder); {} when there is none."""
+    own = checkpoint.run_folder(results_dir, spec.run_id)
+    runs = load_table(results_dir, "runs", warn=lambda msg: None)
+    if checkpoint.checkpoints(own) or runs.empty or "steps" not in runs:
+        return {}
+    done = runs[(runs["variant"] == spec.variant) & (runs["status"] == "ok") & (runs["steps"] < spec.steps)]
+    for steps in sorted(set(done["steps"].astype(int)), reverse=True):
+        shorter = spec.with_(steps=steps)
+        if shorter.run_id not in set(done["run_id"]):
+            continue
+        final = [p for p in checkpoint.checkpoints(checkpoint.run_folder(results_dir, shorter.run_id))
+                 if checkpoint.step_of(p) == shorter.warmup + shorter.steps]  # fmt: skip
+        if final:
+            checkpoint.add_file(own, final[0].name, final[0].read_bytes())
+            return {resume.CONTINUES: shorter.run_id}
+    return {}
 
 
 def fresh_workdir(root: Path, run_id: str) -> Path:

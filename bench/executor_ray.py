@@ -33,7 +33,16 @@ from pathlib import Path
 
 from bench import checkpoint, resume
 from bench.errors import BenchError
-from bench.executor import Progress, finish_from_files, pending, record, skipped_row, summary, timeout_row
+from bench.executor import (
+    Progress,
+    continuation,
+    finish_from_files,
+    pending,
+    record,
+    skipped_row,
+    summary,
+    timeout_row,
+)
 from bench.jobs import DIR, REPO, Job, JobResult, run_job
 from bench.spec import RunSpec
 
@@ -249,7 +258,7 @@ def cluster_check(ray, specs: list[RunSpec]) -> float:
     return min((n["Resources"].get("CPU", 1.0) for n in nodes), default=1.0) or 1.0
 
 
-def worker_job(spec: RunSpec, whole_node_cpus: float) -> Job:
+def worker_job(spec: RunSpec, whole_node_cpus: float, results_dir: Path) -> Job:
     import json
 
     gpu = spec.device != "cpu"
@@ -261,6 +270,7 @@ def worker_job(spec: RunSpec, whole_node_cpus: float) -> Job:
         timeout=spec.timeout,
         cpus=float(spec.threads) if spec.threads > 0 else whole_node_cpus,
         gpus=1 if gpu else 0,
+        env=continuation(spec, results_dir),  # its checkpoint folder is the task's own (remote_job)
     )
 
 
@@ -307,7 +317,7 @@ def _drive(ray, task, actors, runnable, whole: float, results_dir: Path, progres
         while queue or live:
             while queue and len(live) < _slots(ray, queue[0][1], whole):
                 head, spec = queue.pop(0)
-                job = worker_job(spec, whole)
+                job = worker_job(spec, whole, results_dir)
                 ref = task.options(num_cpus=job.cpus, num_gpus=job.gpus).remote(job, *actors)
                 live[ref] = (head, spec, time.monotonic())  # the start, for the backstop
                 progress.started(spec)

@@ -7,6 +7,7 @@ no per-step synchronisation that a hand-written loop would not have.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ class LoopResult:
     timed_s: float = 0.0
     divergence_step: int = -1
     resumed_from: list[int] = field(default_factory=list)  # the step each resumed segment began at
+    continued_from: str = ""  # the shorter finished run this one continued (train further), if any
     checkpoints: int = 0  # checkpoints written (all segments)
     checkpoint_s: float = 0.0  # seconds spent writing them, outside every timed interval
 
@@ -73,8 +75,8 @@ def train_loop(
         res = resume
         res.resumed_from.append(len(res.steps))
     reset_memory()
-    plan, done, segment = split_steps(steps, intervals), len(res.intervals), len(res.resumed_from)
-    for k, n in enumerate(plan[done:], done):
+    plan, done, segment = remaining_plan(steps, intervals, res), len(res.intervals), len(res.resumed_from)
+    for k, n in enumerate(plan, done):
         trainer.sync()
         start = time.perf_counter()
         outs = [trainer.train_step(stream.next()) for _ in range(n)]
@@ -94,8 +96,21 @@ def train_loop(
         if not _record(res, fetched, "timed"):
             break
         on_progress(len(res.steps), total, n / seconds)
-        on_edge(res, k == len(plan) - 1)
+        on_edge(res, k == done + len(plan) - 1)
     return res
+
+
+def remaining_plan(steps: int, intervals: int, res: LoopResult) -> list[int]:
+    """The timed intervals still to run: the rest of the run's own plan when it stopped at one of its
+    edges (a resumed run), else the remaining steps split anew (a run continued to more steps)."""
+    full = split_steps(steps, intervals)
+    done = sum(iv["steps"] for iv in res.intervals)
+    edges = list(itertools.accumulate(full))
+    if done == 0:
+        return full
+    if done in edges:
+        return full[edges.index(done) + 1 :]
+    return split_steps(steps - done, max(1, intervals - len(res.intervals)))
 
 
 def _warmup(res: LoopResult, trainer, stream: InputStream, warmup: int) -> bool:

@@ -87,6 +87,8 @@ RUN_COLUMNS = {
     "checkpoint_s": "seconds spent writing checkpoints (outside the timed intervals)",
     "resumed": "times the run was resumed from a checkpoint (0: it ran in one go)",
     "resumed_from": "comma-separated steps (warm-up included) at which resumed segments began; empty: none",
+    "continued_from": "run id of the shorter finished run whose final checkpoint this longer run continued "
+    "(--steps beyond a finished run); empty: it trained from step 0",
     "status": "ok | diverged | failed | timeout | skipped",
     "reason": "one-line reason for any status but ok",
     "steps_done": "training steps completed (warm-up included)",

@@ -24,7 +24,16 @@ from bench.loop import LoopResult
 from bench.spec import RunSpec
 
 ENV = "BENCH_CHECKPOINT_DIR"
-LOOP_TIMES = ("first_step_s", "warmup_s", "timed_s", "divergence_step", "checkpoints", "checkpoint_s")
+CONTINUES = "BENCH_CONTINUES"  # the run id of a shorter finished run whose final checkpoint this run starts from
+LOOP_FIELDS = (
+    "first_step_s",
+    "warmup_s",
+    "timed_s",
+    "divergence_step",
+    "checkpoints",
+    "checkpoint_s",
+    "continued_from",
+)
 
 
 def folder() -> Path | None:
@@ -36,15 +45,18 @@ def resume(where: Path | None, spec: RunSpec, trainer, stream: InputStream, warn
     ckpt = checkpoint.latest(where, warn) if where else None
     if ckpt is None:
         return None
-    if ckpt.meta.get("run_id") != spec.run_id:
-        warn(f"warning: checkpoint {ckpt.path} belongs to run {ckpt.meta.get('run_id')}; starting at step 0")
+    owner = ckpt.meta.get("run_id")
+    if owner not in (spec.run_id, os.environ.get(CONTINUES)):
+        warn(f"warning: checkpoint {ckpt.path} belongs to run {owner}; starting at step 0")
         return None
     trainer.restore_state(ckpt.group("fw"))
     stream.restore(ckpt.meta["stream"], ckpt.arrays["stream/order"])
     res = LoopResult(steps=records(ckpt.group("steps")), intervals=records(ckpt.group("intervals")))
-    for name in LOOP_TIMES:
-        setattr(res, name, type(getattr(res, name))(ckpt.meta["loop"][name]))
+    for name in LOOP_FIELDS:
+        setattr(res, name, type(getattr(res, name))(ckpt.meta["loop"].get(name, getattr(res, name))))
     res.resumed_from = list(ckpt.meta["loop"]["resumed_from"])
+    if owner != spec.run_id:
+        res.continued_from = owner
     return res
 
 
@@ -90,5 +102,5 @@ def contents(res: LoopResult, spec: RunSpec, trainer, stream: InputStream) -> tu
     arrays = {f"fw/{k}": v for k, v in trainer.checkpoint_state().items()}
     arrays |= {f"weights/{k}": v for k, v in trainer.export_weights().items()}
     arrays |= {"stream/order": order, **columns(res.steps, "steps"), **columns(res.intervals, "intervals")}
-    loop = {name: getattr(res, name) for name in LOOP_TIMES} | {"resumed_from": res.resumed_from}
+    loop = {name: getattr(res, name) for name in LOOP_FIELDS} | {"resumed_from": res.resumed_from}
     return arrays, {"run_id": spec.run_id, "step": len(res.steps), "stream": state, "loop": loop}

@@ -135,6 +135,7 @@ def checkpoint_columns(res: LoopResult, spec: RunSpec) -> dict:
         "checkpoint_s": res.checkpoint_s,
         "resumed": len(res.resumed_from),
         "resumed_from": ",".join(map(str, res.resumed_from)),
+        "continued_from": res.continued_from,
     }
 
 

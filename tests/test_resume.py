@@ -150,3 +150,25 @@ def test_force_starts_again_at_step_0(suite, mnist_dir, tmp_path):
     _, _, row = final(results)
     assert row["resumed"].iloc[0] == 0 and row["checkpoints"].iloc[0] == 4  # at 6, 12, 18 and 24 timed steps
     assert 0 < row["checkpoint_s"].iloc[0] < row["timed_s"].iloc[0]
+
+
+def test_more_steps_than_a_finished_run_continue_it_and_end_where_one_longer_run_ends(suite, mnist_dir, tmp_path):
+    """--steps 24 after a finished 12-step run starts from its final checkpoint, under its own run id, and
+    ends bit for bit where a 24-step run from step 0 ends (same data order, noise and dropout streams)."""
+    direct, grown = tmp_path / "direct", tmp_path / "grown"
+    assert run_cli(*args(direct, suite, mnist_dir, "torch")).returncode == 0
+    assert run_cli(*args(grown, suite, mnist_dir, "torch"), "--steps", "12").returncode == 0
+    proc = run_cli(*args(grown, suite, mnist_dir, "torch"), "--steps", "24")
+    assert proc.returncode == 0, proc.stderr
+    runs = pd.concat([pd.read_parquet(f) for f in sorted((grown / "runs").glob("*.parquet"))])
+    short, long = runs.sort_values("steps")["run_id"]
+    row = runs[runs["run_id"] == long].iloc[0]
+    assert row["continued_from"] == short and row["resumed_from"] == "14" and row["status"] == "ok"
+    a = checkpoint.read(checkpoint.checkpoints(next((direct / "checkpoints").iterdir()))[0])
+    b = checkpoint.read(checkpoint.checkpoints(grown / "checkpoints" / long)[0])
+    assert a.step == b.step == 26
+    for key in (k for k in a.arrays if k.startswith(("fw/", "weights/"))):
+        assert np.array_equal(a.arrays[key], b.arrays[key]), key
+    steps = pd.read_parquet(grown / "steps" / f"{long}.parquet")
+    assert list(steps["step"]) == list(range(26))
+    pd.testing.assert_frame_equal(steps, pd.read_parquet(next((direct / "steps").iterdir())))
