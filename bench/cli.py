@@ -101,6 +101,7 @@ def build_parser() -> Parser:
     r.add_argument(
         "--checkpoint-every", type=int, help="timed steps between checkpoints; an interrupted run resumes (0: none)"
     )
+    r.add_argument("--eval-every", type=int, help="timed steps between FID/KID evaluations along training (0: none)")
     r.add_argument("--labeled-fraction", type=float, help="share of labelled training examples (ssgan)")
     r.add_argument("--no-compile-cache", action="store_true", help="compile cold: no persistent compile caches")
     r.add_argument("--force", action="store_true", help="rerun runs that are already finished")
@@ -140,6 +141,7 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
         batch_sizes=args.batch_size, seeds=args.seeds, repeats=args.repeats, timeout=args.timeout,
         fid_samples=args.fid_samples, modes=args.modes, jobs=args.jobs, executor=args.executor,
         precisions=args.precision, checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
     )  # fmt: skip
     check_executor(suite.executor, args.ray_address)
     if args.fid_samples is None and args.device != "cpu" and suite.name == "all":

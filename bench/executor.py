@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import checkpoint, resume
+from bench import checkpoint, evals, resume
 from bench.data import dataset_available
 from bench.environment import environment
 from bench.eta import Estimator, clock, expected, fid_s
@@ -154,6 +154,8 @@ def pending(specs: list[RunSpec], results_dir: Path, force: bool, progress: Prog
         else:
             if force:  # a forced rerun starts at step 0; an unfinished run resumes from its checkpoints
                 checkpoint.clear(checkpoint.run_folder(results_dir, spec.run_id))
+                evals.clear(checkpoint.run_folder(results_dir, spec.run_id) / evals.FOLDER)
+                evals.clear(evals.samples_folder(results_dir, spec.run_id))
             todo.append((head, spec))
     progress.plan([spec for _, spec in todo], results_dir, specs)
     return todo
@@ -362,6 +364,8 @@ def _collect(workdir: Path, results_dir: Path, run_id: str) -> None:
             write_table_atomic(
                 pd.read_parquet(workdir / name).assign(run_id=run_id), table_path(results_dir, table, run_id)
             )
+    evals.collect(checkpoint.run_folder(results_dir, run_id) / evals.FOLDER, results_dir, run_id)
+    evals.collect(workdir / evals.FOLDER, results_dir, run_id)  # a worker given no checkpoint folder
     for name, folder in (("samples.npz", "samples"), ("grid.png", "grids")):
         if (workdir / name).exists():
             dest = Path(results_dir) / folder / f"{run_id}{Path(name).suffix}"

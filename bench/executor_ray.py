@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import checkpoint, resume
+from bench import checkpoint, evals, resume
 from bench.errors import BenchError
 from bench.executor import (
     Progress,
@@ -169,6 +169,9 @@ def checkpoint_store(ray, results_dir: Path):
         def put(self, run_id: str, name: str, data: bytes) -> None:
             checkpoint.add_file(checkpoint.run_folder(self.root, run_id), name, data)
 
+        def put_eval(self, run_id: str, name: str, data: bytes) -> None:
+            evals.add_file(checkpoint.run_folder(self.root, run_id) / evals.FOLDER, name, data)
+
         def newest(self, run_id: str) -> tuple[str, bytes] | None:
             found = checkpoint.latest(checkpoint.run_folder(self.root, run_id), lambda msg: None)
             return (found.path.name, found.path.read_bytes()) if found else None
@@ -191,11 +194,17 @@ class Uploader(threading.Thread):
             self.sweep()
 
     def sweep(self) -> None:
-        for path in reversed(checkpoint.checkpoints(self.folder)):  # oldest first: the store keeps the newest
-            if path.name not in self.sent:
-                with contextlib.suppress(OSError):  # pruned meanwhile by the worker
-                    self.ray.get(self.store.put.remote(self.run_id, path.name, path.read_bytes()))
-                    self.sent.add(path.name)
+        """Sample sets first (a checkpoint implies the sets taken before it), then checkpoints, oldest first."""
+        for _, path in evals.sets(self.folder / evals.FOLDER):
+            self.send(path, self.store.put_eval)
+        for path in reversed(checkpoint.checkpoints(self.folder)):
+            self.send(path, self.store.put)
+
+    def send(self, path: Path, put) -> None:
+        if path.name not in self.sent:
+            with contextlib.suppress(OSError):  # a checkpoint pruned meanwhile by the worker
+                self.ray.get(put.remote(self.run_id, path.name, path.read_bytes()))
+                self.sent.add(path.name)
 
     def finish(self) -> None:
         self.done.set()

@@ -31,6 +31,7 @@ class LoopResult:
     continued_from: str = ""  # the shorter finished run this one continued (train further), if any
     checkpoints: int = 0  # checkpoints written (all segments)
     checkpoint_s: float = 0.0  # seconds spent writing them, outside every timed interval
+    eval_s: float = 0.0  # seconds spent generating the sample sets of FID along training (bench/evals.py)
 
     def counted(self) -> list[dict]:
         """The intervals that speed figures use: all but the first of each resumed segment, which pays

@@ -18,10 +18,12 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
+from bench import evals
 from bench.data import load_dataset
 from bench.errors import BenchError
 from bench.results import load_table, table_path, write_table_atomic
@@ -67,9 +69,49 @@ def evaluate_runs(
                 reasons = [fid[r.run_id].pop("fid_reason", ""), cov[r.run_id].pop("metrics_reason", "")]
                 rows[r.run_id].update({**fid[r.run_id], **cov[r.run_id], "fid_reason": reasons[0]})
                 rows[r.run_id]["metrics_reason"] = "; ".join(x for x in reasons if x)
+        along = {r.run_id: evals.stored(results_dir, r.run_id) for r in group.itertuples()}
+        if any(along.values()):
+            log(f"evaluating {sum(map(len, along.values()))} sample sets along training on {dataset}")
+            score_along_training(results_dir, dataset, data_dir or None, group, along, device, session)
     for run_id, row in rows.items():
         write_table_atomic(pd.DataFrame([row]), table_path(results_dir, "metrics", run_id))
     return pd.DataFrame(list(rows.values()))
+
+
+def score_along_training(results_dir: Path, dataset: str, data_dir: str | None, runs: pd.DataFrame,
+                         along: dict[str, list[tuple[int, Path]]], device: str, session) -> None:  # fmt: skip
+    """FID/KID and coverage of every sample set taken along training, one `evals` row per run and step."""
+    keys = [(run_id, step) for run_id, found in along.items() for step, _ in found]
+    paths = {(run_id, step): path for run_id, found in along.items() for step, path in found}
+    fid = fid_of_sets(results_dir, dataset, data_dir, [paths[k] for k in keys], device, session)
+    variants = dict(zip(runs["run_id"], runs["variant"], strict=True))
+    sets = [SimpleNamespace(run_id=f"{r}@{s}", variant=variants[r], samples=paths[(r, s)]) for r, s in keys]
+    cov = coverage_for(results_dir, dataset, data_dir, sets, session)
+    for run_id in along:
+        mine = [(k, f) for k, f in zip(keys, fid, strict=True) if k[0] == run_id]
+        rows = [{"run_id": run_id, "step": s, **f, **cov.get(f"{run_id}@{s}", {})} for (_, s), f in mine]
+        if rows:
+            write_table_atomic(pd.DataFrame(rows), table_path(results_dir, "evals", run_id))
+
+
+def fid_of_sets(results_dir: Path, dataset: str, data_dir: str | None, fakes: list[Path], device: str, session) -> list:
+    """FID columns of each sample set against the test reference (the evaluator loads Inception once)."""
+    from bench.fid.evaluator import run_evaluator
+
+    real = real_subset(results_dir, dataset, data_dir, "test", max(map(sample_count, fakes)))
+    floor = real_subset(results_dir, dataset, data_dir, "train", sample_count(real))  # last, as fid_for sends it
+    request = {"real": str(real), "fake": [*map(str, fakes), str(floor)], "device": _torch_device(device),
+               "real_key": f"{dataset}/test/seed0"}  # fmt: skip
+    try:
+        if session is not None:
+            from bench.quality_cluster import fid_on_cluster
+
+            res = fid_on_cluster(request, session, lambda m: print(f"fid: {m}", file=sys.stderr, flush=True))
+        else:
+            res = run_evaluator(request, timeout=None, echo=True)
+    except BenchError as e:
+        return [not_computed(f"FID failed: {e}") for _ in fakes]
+    return [_fid_columns(entry) for entry in res["results"][: len(fakes)]]
 
 
 def not_computed(reason: str) -> dict:
@@ -158,8 +200,8 @@ def coverage_for(results_dir: Path, dataset: str, data_dir: str | None, runs: li
         reason = no_coverage(f"no classifier for {dataset} (coverage needs MNIST-like data)")
         return {r.run_id: reason for r in runs}
     conditional = {r.run_id: r.variant in VARIANTS and get_variant(r.variant).g_conditional for r in runs}
-    jobs = [{"run_id": r.run_id, "samples": str(_samples(results_dir, r.run_id)), "dataset": dataset,
-             "data_dir": data_dir, "conditional": conditional[r.run_id]} for r in runs]  # fmt: skip
+    jobs = [{"run_id": r.run_id, "samples": str(getattr(r, "samples", None) or _samples(results_dir, r.run_id)),
+             "dataset": dataset, "data_dir": data_dir, "conditional": conditional[r.run_id]} for r in runs]  # fmt: skip
     try:
         if session is not None:
             from bench.quality_cluster import coverage_on_cluster

@@ -6,6 +6,8 @@ Layout under a results directory:
   steps/<run_id>.parquet      one row per training step (losses, gradient norms)
   intervals/<run_id>.parquet  one row per timed interval (steps, seconds, images/s)
   metrics/<run_id>.parquet    per-run quality metrics (FID, KID, coverage...) added after training
+  evals/<run_id>.parquet      FID along training (--eval-every): run_id, step, the FID/KID and coverage
+                              columns of `metrics` at that step (samples/<run_id>/step-<step>.npz)
   samples/<run_id>.npz        generated uint8 images (fixed noise) for FID; grids/<run_id>.png
 
 Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
@@ -45,7 +47,7 @@ import pandas as pd
 
 from bench.validate import SAFE_RUN_ID, check_run_id
 
-TABLES = ("runs", "steps", "intervals", "metrics")
+TABLES = ("runs", "steps", "intervals", "metrics", "evals")
 FINISHED = ("ok", "diverged", "skipped")
 
 RUN_COLUMNS = {
@@ -87,6 +89,8 @@ RUN_COLUMNS = {
     "checkpoint_s": "seconds spent writing checkpoints (outside the timed intervals)",
     "resumed": "times the run was resumed from a checkpoint (0: it ran in one go)",
     "resumed_from": "comma-separated steps (warm-up included) at which resumed segments began; empty: none",
+    "eval_every": "timed steps between FID evaluations along training (the `evals` table); 0: final FID only",
+    "eval_s": "seconds spent generating the sample sets scored along training (outside the timed intervals)",
     "continued_from": "run id of the shorter finished run whose final checkpoint this longer run continued "
     "(--steps beyond a finished run); empty: it trained from step 0",
     "status": "ok | diverged | failed | timeout | skipped",
@@ -143,6 +147,7 @@ REQUIRED = {
     "steps": ("run_id", "step"),
     "intervals": ("run_id",),
     "metrics": ("run_id",),
+    "evals": ("run_id", "step"),
 }
 _reported: set[Path] = set()
 

@@ -33,6 +33,7 @@ LOOP_FIELDS = (
     "checkpoints",
     "checkpoint_s",
     "continued_from",
+    "eval_s",
 )
 
 

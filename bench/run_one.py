@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import resume
+from bench import evals, resume
 from bench.data import check_image_shape, load_dataset
 from bench.environment import environment, gpu_precision_support
 from bench.flops import step_flops
@@ -65,7 +65,10 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         on_progress,
         reset_memory=lambda: runtime.reset_peak_memory(spec.device),
         resume=resume.resume(where, spec, trainer, stream, warn),
-        on_edge=resume.saver(where, spec, trainer, stream),
+        on_edge=on_edges(
+            evals.sampler((where or workdir) / evals.FOLDER, spec, trainer, arch, variant),  # before the checkpoint
+            resume.saver(where, spec, trainer, stream),
+        ),
     )
     peak_dev = runtime.peak_device_memory(spec.device)
     cache_state = runtime.compile_cache_state(mode, probe)
@@ -136,7 +139,17 @@ def checkpoint_columns(res: LoopResult, spec: RunSpec) -> dict:
         "resumed": len(res.resumed_from),
         "resumed_from": ",".join(map(str, res.resumed_from)),
         "continued_from": res.continued_from,
+        "eval_every": spec.eval_every,
+        "eval_s": res.eval_s,
     }
+
+
+def on_edges(*hooks: Callable[[LoopResult, bool], None]) -> Callable[[LoopResult, bool], None]:
+    def each(res: LoopResult, last: bool) -> None:
+        for hook in hooks:
+            hook(res, last)
+
+    return each
 
 
 def warn(msg: str) -> None:

@@ -192,6 +192,7 @@ class RunSpec:
     precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (bench/precision.py says what each means)
     loss_scaler: str = ""  # fp16: "per-network" ("": the default) or "shared"
     checkpoint_every: int = 0  # timed steps between checkpoints (bench/checkpoint.py); 0: none
+    eval_every: int = 0  # timed steps between scored sample sets: FID along training (bench/evals.py); 0: none
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Fields that do not change what is measured, so they are left out of the id.
@@ -208,6 +209,8 @@ class RunSpec:
             del d["precision"]  # likewise: every run before precisions existed was fp32
         if not d["loss_scaler"]:
             del d["loss_scaler"]
+        if not d["eval_every"]:
+            del d["eval_every"]  # likewise; a run scored along training holds more results, so has its own id
         blob = json.dumps(d, sort_keys=True).encode()
         return f"{self.variant}-{self.framework}-s{self.seed}-r{self.repeat}-{hashlib.sha1(blob).hexdigest()[:10]}"
 

@@ -44,6 +44,7 @@ class Suite:
     timeout: float = 900.0
     jobs: int = 1  # runs at once; above 1 they share the cores (threads split), speed figures not comparable
     checkpoint_every: int = 0  # timed steps between checkpoints; 0: none (bench/checkpoint.py)
+    eval_every: int = 0  # timed steps between FID evaluations along training; 0: final FID only (bench/evals.py)
     executor: str = "local"  # where runs execute: "local" (this machine) or "ray" (a Ray cluster)
 
 
@@ -213,6 +214,7 @@ def expand(suite: Suite, base: RunSpec) -> list[RunSpec]:
             intervals=suite.intervals,
             fid_samples=suite.fid_samples,
             checkpoint_every=suite.checkpoint_every,
+            eval_every=suite.eval_every,
             timeout=suite.timeout,
             suite=suite.name,
             jobs=jobs,

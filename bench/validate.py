@@ -37,6 +37,7 @@ LIMITS: dict[str, tuple[int, int]] = {  # inclusive
     "jobs": (1, 256),
     "fid_samples": (0, 10**6),
     "checkpoint_every": (0, 10**7),
+    "eval_every": (0, 10**7),
     "threads": (0, 4096),
 }
 MAX_TIMEOUT_S = 30 * 24 * 3600.0
@@ -140,8 +141,10 @@ def check_suite(suite) -> None:
             _once(what, integer(what, v), seen)
     for v in (suite.steps, *suite.steps_per_variant.values()):
         integer("steps", v)
-    for what in ("warmup", "repeats", "intervals", "jobs", "fid_samples", "checkpoint_every"):
+    for what in ("warmup", "repeats", "intervals", "jobs", "fid_samples", "checkpoint_every", "eval_every"):
         integer(what, getattr(suite, what))
+    if suite.eval_every and not suite.fid_samples:
+        raise BenchError("eval_every scores generated samples along training: it needs fid_samples above 0")
     seconds("timeout", suite.timeout)
     names("executor", [suite.executor], EXECUTORS)  # registry: bench/executors.py
     for dataset in filter(None, suite.datasets):
@@ -173,8 +176,11 @@ def check_spec(spec: RunSpec) -> None:
     names("loss scaler", [spec.loss_scaler], ("", *LOSS_SCALERS))
     for what, value in (("seed", spec.seed), ("steps", spec.steps), ("warmup", spec.warmup), ("repeat", spec.repeat),
                         ("threads", spec.threads), ("intervals", spec.intervals), ("jobs", spec.jobs),
-                        ("fid_samples", spec.fid_samples), ("checkpoint_every", spec.checkpoint_every)):  # fmt: skip
+                        ("fid_samples", spec.fid_samples), ("checkpoint_every", spec.checkpoint_every),
+                        ("eval_every", spec.eval_every)):  # fmt: skip
         integer(what, value)
+    if spec.eval_every and not spec.fid_samples:
+        raise BenchError("eval_every scores generated samples along training: it needs fid_samples above 0")
     if spec.batch_size != 0:
         integer("batch size", spec.batch_size)
     seconds("timeout", spec.timeout)

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.lock import results_lock
 from bench.report import sections as s
+from bench.report import sections_evals as se
 from bench.report import sections_precision as sp
 from bench.report import sections_training as st
 from bench.report import tables
@@ -56,6 +57,7 @@ def _write(data: ReportData, results_dir: Path, out: Path, name: str | None) -> 
             s.speed_section(ctx),
             *filter(None, [sp.precision_section(ctx)]),
             st.losses_section(ctx),
+            *filter(None, [se.evals_section(ctx)]),
             st.curves_section(ctx),
             st.grids_section(ctx),
             st.parity_section(ctx),

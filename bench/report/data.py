@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,7 @@ class ReportData:
     intervals: pd.DataFrame
     parity: pd.DataFrame
     fid_floor: pd.DataFrame  # real-vs-real FID per dataset and sample count (bench.quality)
+    evals: pd.DataFrame = field(default_factory=pd.DataFrame)  # FID along training (bench/evals.py)
 
     def measured(self) -> pd.DataFrame:
         """Runs that trained (ok or diverged) and have a throughput figure."""
@@ -50,6 +51,7 @@ def load_report_data(results_dir: Path) -> ReportData:
         parity = read_table_file(parity_file, "parity") if parity_file.exists() else None
         parity = pd.DataFrame() if parity is None else parity
         fid_floor = load_table(results_dir, "fid_floor")
+        evals = load_table(results_dir, "evals")
     except (OSError, ValueError) as e:  # pyarrow's errors derive from these
         raise BenchError(f"cannot read the result tables in {results_dir}: {e}") from None
     if runs.empty:
@@ -57,7 +59,7 @@ def load_report_data(results_dir: Path) -> ReportData:
     for col in ("run_id", "variant", "framework", "status"):
         if col not in runs:
             raise BenchError(f"the runs table in {results_dir} has no {col!r} column; is it a results directory?")
-    return ReportData(results_dir, with_machine_peak(normalise(runs)), steps, intervals, parity, fid_floor)
+    return ReportData(results_dir, with_machine_peak(normalise(runs)), steps, intervals, parity, fid_floor, evals)
 
 
 MACHINE = ["hostname", "cpu_model", "device", "gpu_name", "peak_threads"]
