@@ -76,6 +76,11 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def keep_newest(folder: Path, n: int) -> None:
+    for old in checkpoints(folder)[n:]:
+        old.unlink(missing_ok=True)
+
+
 def step_of(path: Path) -> int:
     return int(NAME.fullmatch(path.name).group(1))
 

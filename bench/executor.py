@@ -193,6 +193,8 @@ def record(spec: RunSpec, row: dict, results_dir: Path, where: dict) -> dict:
     """Write the run row (identity, outcome, where it ran) last: its presence means the run is done."""
     row = {"run_id": spec.run_id, **identity(spec), **row, **where}
     write_table_atomic(pd.DataFrame([row]), table_path(results_dir, "runs", spec.run_id))
+    if row["status"] in ("ok", "diverged"):  # finished: only the final state is worth its disk (train further)
+        checkpoint.keep_newest(checkpoint.run_folder(results_dir, spec.run_id), 1)
     return row
 
 

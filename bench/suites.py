@@ -48,6 +48,13 @@ class Suite:
     executor: str = "local"  # where runs execute: "local" (this machine) or "ray" (a Ray cluster)
 
 
+# Timed steps between checkpoints in the suites that train long enough to lose something: on this class
+# of 2-core CPU a dcgan checkpoint (~40 MB) costs 0.1-0.2 s, a dcgan step ~0.3 s, so 50 steps keep the
+# cost near 1% (measured: benchmarks/checkpoint_cost.py, docs/measurements/). Every run that checkpoints
+# also saves its final state, which `--steps` beyond the run continues from. On a GPU, where a step
+# takes milliseconds, raise it with --checkpoint-every.
+CHECKPOINT_EVERY = 50
+
 BUILTIN: dict[str, Suite] = {
     s.name: s
     for s in (
@@ -75,6 +82,7 @@ BUILTIN: dict[str, Suite] = {
             intervals=10,
             fid_samples=1024,
             timeout=1800.0,
+            checkpoint_every=CHECKPOINT_EVERY,
             steps_per_variant={"gan": 500, "wgan": 50, "wgan-gp": 30, "dcgan-cifar": 30, "wgan-gp-64": 15},
         ),
         Suite(
@@ -86,6 +94,7 @@ BUILTIN: dict[str, Suite] = {
             warmup=3,
             fid_samples=1024,
             timeout=1800.0,
+            checkpoint_every=CHECKPOINT_EVERY,
             steps_per_variant={"wgan": 80, "wgan-gp": 50},
         ),
         Suite(
@@ -100,6 +109,8 @@ BUILTIN: dict[str, Suite] = {
             intervals=50,
             fid_samples=10000,
             timeout=7 * 24 * 3600.0,
+            checkpoint_every=500,  # a lost node costs at most ~2.5% of a run
+            eval_every=1875,  # FID at every 2 epochs (10 points), as compare_gan scores its checkpoints
         ),
         Suite(
             "throughput",
@@ -126,6 +137,7 @@ BUILTIN: dict[str, Suite] = {
             intervals=6,
             fid_samples=512,
             timeout=3600.0,
+            checkpoint_every=CHECKPOINT_EVERY,
             steps_per_variant={"wgan": 20, "wgan-gp": 15},
         ),
     )

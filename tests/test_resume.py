@@ -150,6 +150,8 @@ def test_force_starts_again_at_step_0(suite, mnist_dir, tmp_path):
     _, _, row = final(results)
     assert row["resumed"].iloc[0] == 0 and row["checkpoints"].iloc[0] == 4  # at 6, 12, 18 and 24 timed steps
     assert 0 < row["checkpoint_s"].iloc[0] < row["timed_s"].iloc[0]
+    (folder,) = (results / "checkpoints").iterdir()
+    assert [checkpoint.step_of(p) for p in checkpoint.checkpoints(folder)] == [26]  # finished: its final state
 
 
 def test_more_steps_than_a_finished_run_continue_it_and_end_where_one_longer_run_ends(suite, mnist_dir, tmp_path):
