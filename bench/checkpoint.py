@@ -16,7 +16,6 @@ it had to pass over in one warning line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from bench.files import sha256_file, write_atomic
 
 KEEP = 2
 NAME = re.compile(r"ckpt-(\d{8})-([0-9a-f]{16})\.npz")
@@ -56,7 +57,7 @@ def save(folder: Path, step: int, arrays: dict[str, np.ndarray], meta: dict, bef
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
             f.flush()
             os.fsync(f.fileno())
-        digest = sha256(Path(tmp))
+        digest = sha256_file(Path(tmp))
         before_rename()
         path = folder / f"ckpt-{step:08d}-{digest[:16]}.npz"
         os.replace(tmp, path)
@@ -66,14 +67,6 @@ def save(folder: Path, step: int, arrays: dict[str, np.ndarray], meta: dict, bef
     for old in [*checkpoints(folder)[KEEP:], *folder.glob(".ckpt-*.tmp")]:  # and writes a kill interrupted
         old.unlink(missing_ok=True)
     return path
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def keep_newest(folder: Path, n: int) -> None:
@@ -94,7 +87,7 @@ def checkpoints(folder: Path) -> list[Path]:
 def read(path: Path) -> Checkpoint:
     """One checkpoint; ValueError when its bytes do not match the checksum in its name or do not parse."""
     m = NAME.fullmatch(path.name)
-    if m is None or sha256(path)[:16] != m.group(2):
+    if m is None or sha256_file(path)[:16] != m.group(2):
         raise ValueError("its checksum does not match (truncated or corrupted)")
     with np.load(path, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}
@@ -119,11 +112,7 @@ def add_file(folder: Path, name: str, data: bytes) -> None:
     keep the newest KEEP; a name that is not a checkpoint's is refused (it names what is written)."""
     if NAME.fullmatch(name) is None:
         raise ValueError(f"not a checkpoint file name: {name!r}")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, folder / name)
+    write_atomic(folder, name, data)
     for old in checkpoints(folder)[KEEP:]:
         old.unlink(missing_ok=True)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.files import write_atomic
 from bench.inputs import fixed_noise, to_uint8
 from bench.loop import LoopResult
 from bench.spec import RunSpec
@@ -70,11 +71,7 @@ def add_file(folder: Path, name: str, data: bytes) -> None:
     """Store a set received from elsewhere (a Ray task) under its own name; other names are refused."""
     if NAME.fullmatch(name) is None:
         raise ValueError(f"not a sample set's file name: {name!r}")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".step-", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, folder / name)
+    write_atomic(folder, name, data)
 
 
 def collect(source: Path, results_dir: Path, run_id: str) -> None:

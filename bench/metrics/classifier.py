@@ -42,6 +42,7 @@ from torch import nn
 from bench.data import Dataset, load_dataset
 from bench.data.dataset import log_stderr
 from bench.data.paths import cache_root, temp_name
+from bench.files import sha256_file
 
 ARCH_VERSION = 1  # bump when Classifier or the training recipe changes: old cache entries stop matching
 IMAGE_SHAPE = (28, 28, 1)
@@ -156,14 +157,6 @@ def cache_dir() -> Path:
 def cache_key(ds: Dataset, config: TrainConfig) -> str:
     blob = json.dumps(config.key_fields(), sort_keys=True).encode()
     return f"{ds.name}-{ds.checksum[:16]}-{hashlib.sha1(blob).hexdigest()[:8]}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_cached(key: str, log: Callable[[str], None] = log_stderr) -> tuple[Classifier, dict] | None:
