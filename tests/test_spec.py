@@ -77,8 +77,11 @@ def test_jobs_enter_the_run_id_only_when_runs_share_the_machine():
         "compile_cache",
         "precision",
         "loss_scaler",
+        "eval_every",
     )  # added after runs were recorded, left out at defaults
     before = {k: v for k, v in spec.to_dict().items() if k not in (*RunSpec._NOT_IN_ID, *later)}
     digest = hashlib.sha1(json.dumps(before, sort_keys=True).encode()).hexdigest()[:10]
     assert spec.run_id.endswith(digest)  # the id of a run recorded before `jobs` existed
     assert spec.with_(jobs=2).run_id != spec.run_id
+    assert spec.with_(eval_every=10).run_id != spec.run_id  # a run scored along training holds more results
+    assert spec.with_(checkpoint_every=10).run_id == spec.run_id  # checkpoints change no result
