@@ -64,7 +64,8 @@ def save(folder: Path, step: int, arrays: dict[str, np.ndarray], meta: dict, bef
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    for old in [*checkpoints(folder)[KEEP:], *folder.glob(".ckpt-*.tmp")]:  # and writes a kill interrupted
+    keep_newest(folder, KEEP)
+    for old in folder.glob(".ckpt-*.tmp"):  # writes a kill interrupted
         old.unlink(missing_ok=True)
     return path
 
@@ -113,8 +114,7 @@ def add_file(folder: Path, name: str, data: bytes) -> None:
     if NAME.fullmatch(name) is None:
         raise ValueError(f"not a checkpoint file name: {name!r}")
     write_atomic(folder, name, data)
-    for old in checkpoints(folder)[KEEP:]:
-        old.unlink(missing_ok=True)
+    keep_newest(folder, KEEP)
 
 
 def run_folder(results_dir: Path, run_id: str) -> Path:

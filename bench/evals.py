@@ -10,9 +10,9 @@ evaluation phase (bench/quality.py) scores every set into the `evals` table: one
 
 from __future__ import annotations
 
+import io
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +34,7 @@ def set_name(step: int) -> str:
 
 def sets(folder: Path) -> list[tuple[int, Path]]:
     """(step, file) of every sample set in `folder`, in step order."""
-    found = [(int(m.group(1)), p) for p in folder.glob("step-*.npz") if (m := NAME.fullmatch(p.name))]
-    return sorted(found) if folder.is_dir() else []
+    return sorted((int(m.group(1)), p) for p in folder.glob("step-*.npz") if (m := NAME.fullmatch(p.name)))
 
 
 def sampler(folder: Path, spec: RunSpec, trainer, arch, variant) -> Callable[[LoopResult, bool], None]:
@@ -45,7 +44,7 @@ def sampler(folder: Path, spec: RunSpec, trainer, arch, variant) -> Callable[[Lo
     z, labels = fixed_noise(spec.seed, arch, spec.fid_samples, variant.g_conditional)
 
     def on_edge(res: LoopResult, last: bool) -> None:
-        timed = sum(iv["steps"] for iv in res.intervals)
+        timed = res.timed_steps()
         before = timed - res.intervals[-1]["steps"]
         if not last and timed // spec.eval_every == before // spec.eval_every:
             return
@@ -58,13 +57,9 @@ def sampler(folder: Path, spec: RunSpec, trainer, arch, variant) -> Callable[[Lo
 
 
 def save_set(folder: Path, step: int, images: np.ndarray, labels: np.ndarray) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".step-", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "wb") as f:
-        np.savez_compressed(f, images=images, labels=labels)
-    path = folder / set_name(step)
-    os.replace(tmp, path)
-    return path
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images, labels=labels)
+    return write_atomic(folder, set_name(step), buffer.getvalue())
 
 
 def add_file(folder: Path, name: str, data: bytes) -> None:

@@ -272,19 +272,18 @@ def continuation(spec: RunSpec, results_dir: Path) -> dict[str, str]:
     """Train further: a run with no checkpoint of its own whose spec equals a finished run's but for more
     steps starts from that run's final checkpoint (copied into its own folder); {} when there is none."""
     own = checkpoint.run_folder(results_dir, spec.run_id)
-    runs = load_table(results_dir, "runs", warn=lambda msg: None)
-    if checkpoint.checkpoints(own) or runs.empty or "steps" not in runs:
+    if checkpoint.checkpoints(own):
         return {}
-    done = runs[(runs["variant"] == spec.variant) & (runs["status"] == "ok") & (runs["steps"] < spec.steps)]
-    for steps in sorted(set(done["steps"].astype(int)), reverse=True):
-        shorter = spec.with_(steps=steps)
-        if shorter.run_id not in set(done["run_id"]):
-            continue
-        final = [p for p in checkpoint.checkpoints(checkpoint.run_folder(results_dir, shorter.run_id))
-                 if checkpoint.step_of(p) == shorter.warmup + shorter.steps]  # fmt: skip
-        if final:
-            checkpoint.add_file(own, final[0].name, final[0].read_bytes())
-            return {resume.CONTINUES: shorter.run_id}
+    finals = []  # (steps, final checkpoint) of finished runs of this spec with fewer steps
+    for folder in own.parent.glob(f"{glob.escape(spec.run_id.rsplit('-', 1)[0])}-*"):
+        for path in checkpoint.checkpoints(folder):
+            steps = checkpoint.step_of(path) - spec.warmup  # a final checkpoint is at warm-up + steps
+            if 0 < steps < spec.steps and spec.with_(steps=steps).run_id == folder.name:
+                finals.append((steps, path))
+    for _, path in sorted(finals, reverse=True):  # the longest first
+        if is_finished(results_dir, path.parent.name):
+            checkpoint.add_file(own, path.name, path.read_bytes())
+            return {resume.CONTINUES: path.parent.name}
     return {}
 
 

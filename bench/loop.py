@@ -33,6 +33,10 @@ class LoopResult:
     checkpoint_s: float = 0.0  # seconds spent writing them, outside every timed interval
     eval_s: float = 0.0  # seconds spent generating the sample sets of FID along training (bench/evals.py)
 
+    def timed_steps(self) -> int:
+        """Timed steps done so far (the loop's position in its interval plan)."""
+        return sum(iv["steps"] for iv in self.intervals)
+
     def counted(self) -> list[dict]:
         """The intervals that speed figures use: all but the first of each resumed segment, which pays
         that process's tracing/compilation again (its warm-up)."""
@@ -105,7 +109,7 @@ def remaining_plan(steps: int, intervals: int, res: LoopResult) -> list[int]:
     """The timed intervals still to run: the rest of the run's own plan when it stopped at one of its
     edges (a resumed run), else the remaining steps split anew (a run continued to more steps)."""
     full = split_steps(steps, intervals)
-    done = sum(iv["steps"] for iv in res.intervals)
+    done = res.timed_steps()
     edges = list(itertools.accumulate(full))
     if done == 0:
         return full

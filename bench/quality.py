@@ -95,23 +95,12 @@ def score_along_training(results_dir: Path, dataset: str, data_dir: str | None, 
 
 
 def fid_of_sets(results_dir: Path, dataset: str, data_dir: str | None, fakes: list[Path], device: str, session) -> list:
-    """FID columns of each sample set against the test reference (the evaluator loads Inception once)."""
-    from bench.fid.evaluator import run_evaluator
-
-    real = real_subset(results_dir, dataset, data_dir, "test", max(map(sample_count, fakes)))
-    floor = real_subset(results_dir, dataset, data_dir, "train", sample_count(real))  # last, as fid_for sends it
-    request = {"real": str(real), "fake": [*map(str, fakes), str(floor)], "device": _torch_device(device),
-               "real_key": f"{dataset}/test/seed0"}  # fmt: skip
+    """FID columns of each sample set taken along training."""
     try:
-        if session is not None:
-            from bench.quality_cluster import fid_on_cluster
-
-            res = fid_on_cluster(request, session, lambda m: print(f"fid: {m}", file=sys.stderr, flush=True))
-        else:
-            res = run_evaluator(request, timeout=None, echo=True)
+        entries = fid_entries(results_dir, dataset, data_dir, fakes, device, session)
     except BenchError as e:
         return [not_computed(f"FID failed: {e}") for _ in fakes]
-    return [_fid_columns(entry) for entry in res["results"][: len(fakes)]]
+    return [_fid_columns(entry) for entry in entries[: len(fakes)]]
 
 
 def not_computed(reason: str) -> dict:
@@ -146,28 +135,33 @@ def fid_for(
     results_dir: Path, dataset: str, data_dir: str | None, run_ids: list[str], device: str, session=None
 ) -> dict:
     """FID/KID of each run's samples against the test reference; also stores the real-vs-real floor."""
-    from bench.fid.evaluator import run_evaluator
-
-    n = max(sample_count(_samples(results_dir, r)) for r in run_ids)
-    real = real_subset(results_dir, dataset, data_dir, "test", n)
-    floor = real_subset(results_dir, dataset, data_dir, "train", sample_count(real))
-    fakes = [str(_samples(results_dir, r)) for r in run_ids]
-    request = {"real": str(real), "fake": [*fakes, str(floor)], "device": _torch_device(device),
-               "real_key": f"{dataset}/test/seed0"}  # fmt: skip
     try:
-        if session is not None:
-            from bench.quality_cluster import fid_on_cluster
-
-            res = fid_on_cluster(request, session, lambda m: print(f"fid: {m}", file=sys.stderr, flush=True))
-        else:
-            res = run_evaluator(request, timeout=None, echo=True)  # its per-set lines are the progress
+        entries = fid_entries(
+            results_dir, dataset, data_dir, [_samples(results_dir, r) for r in run_ids], device, session
+        )
     except BenchError as e:
         return {r: not_computed(f"FID failed: {e}") for r in run_ids}
     out = {}
-    for run_id, entry in zip(run_ids, res["results"], strict=False):
+    for run_id, entry in zip(run_ids, entries, strict=False):
         out[run_id] = _fid_columns(entry)
-    _store_floor(results_dir, dataset, res["results"][-1])
+    _store_floor(results_dir, dataset, entries[-1])
     return out
+
+
+def fid_entries(results_dir: Path, dataset: str, data_dir: str | None, fakes: list[Path], device: str, session) -> list:
+    """The evaluator's entry for each set of `fakes` against the test reference, then the real-vs-real
+    floor's (last); BenchError when the evaluator fails. Inception loads once for all of them."""
+    from bench.fid.evaluator import run_evaluator
+
+    real = real_subset(results_dir, dataset, data_dir, "test", max(map(sample_count, fakes)))
+    floor = real_subset(results_dir, dataset, data_dir, "train", sample_count(real))
+    request = {"real": str(real), "fake": [*map(str, fakes), str(floor)], "device": _torch_device(device),
+               "real_key": f"{dataset}/test/seed0"}  # fmt: skip
+    if session is not None:
+        from bench.quality_cluster import fid_on_cluster
+
+        return fid_on_cluster(request, session, lambda m: print(f"fid: {m}", file=sys.stderr, flush=True))["results"]
+    return run_evaluator(request, timeout=None, echo=True)["results"]  # its per-set lines are the progress
 
 
 def _fid_columns(entry: dict) -> dict:

@@ -83,7 +83,7 @@ def saver(where: Path | None, spec: RunSpec, trainer, stream: InputStream) -> Ca
     kill_at = int(os.environ.get("BENCH_TEST_KILL_IN_CHECKPOINT") or 0)  # test hook: die in this process's N-th write
 
     def on_edge(res: LoopResult, last: bool) -> None:
-        timed = sum(iv["steps"] for iv in res.intervals)
+        timed = res.timed_steps()
         saved_at[:] = saved_at or [timed - res.intervals[-1]["steps"]]
         if not last and timed - saved_at[-1] < spec.checkpoint_every:
             return
