@@ -40,7 +40,7 @@ def test_speed_ratio_and_interval_match_a_direct_bootstrap():
     low, high = direct_bootstrap(torch, tf, n_boot=500, seed=7)
     assert np.isclose(ci.low, low) and np.isclose(ci.high, high)
     assert ci.low < 2.0 < ci.high  # the fixture's speeds are about twice as high for PyTorch
-    assert verdict(ci) == "PyTorch faster"
+    assert verdict(ci, "faster", "PyTorch", "TensorFlow") == "PyTorch faster"
 
 
 def test_unequal_run_lengths_match_the_direct_bootstrap():
@@ -53,19 +53,20 @@ def test_unequal_run_lengths_match_the_direct_bootstrap():
 def test_overlapping_speeds_give_no_clear_difference():
     ci = ratio_ci(runs_of(LSGAN_SPEED, "torch"), runs_of(LSGAN_SPEED, "tf"))
     assert ci.low < 1.0 < ci.high
-    assert verdict(ci) == "no clear difference"
+    assert verdict(ci, "faster", "PyTorch", "TensorFlow") == "no clear difference"
 
 
 def test_slower_side_and_memory_wording():
-    assert verdict(RatioCI(0.5, 0.4, 0.6)) == "TensorFlow faster"
-    assert verdict(RatioCI(1.6, 1.5, 1.7), "uses more memory") == "PyTorch uses more memory"
+    assert verdict(RatioCI(0.5, 0.4, 0.6), "faster", "PyTorch", "TensorFlow") == "TensorFlow faster"
+    assert verdict(RatioCI(0.5, 0.4, 0.6), "faster", "PyTorch", "JAX") == "JAX faster"
+    assert verdict(RatioCI(1.6, 1.5, 1.7), "uses more memory", "PyTorch", "JAX") == "PyTorch uses more memory"
 
 
 def test_one_sample_each_has_no_interval():
     ci = ratio_ci([np.array([500.0])], [np.array([800.0])])
     assert ci.ratio == 500.0 / 800.0 and not ci.has_interval
-    assert verdict(ci).startswith("no interval")
-    assert verdict(ratio_ci([], [np.array([1.0])])) == "n/a"
+    assert verdict(ci, "faster", "PyTorch", "TensorFlow").startswith("no interval")
+    assert verdict(ratio_ci([], [np.array([1.0])]), "faster", "PyTorch", "TensorFlow") == "n/a"
 
 
 def test_formatting_precision_and_missing_values():

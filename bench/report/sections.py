@@ -9,7 +9,7 @@ import pandas as pd
 
 from bench.frameworks import REFERENCE
 from bench.report import env, plots, tables
-from bench.report.data import FAILED, FRAMEWORK_NAMES, ReportData, framework_name
+from bench.report.data import FAILED, FRAMEWORK_NAMES, ReportData, framework_name, frameworks_phrase
 from bench.report.doc import Bullets, Figure, Section, Table, Text
 from bench.report.fmt import MISSING, fmt, format_columns, interval
 
@@ -41,12 +41,10 @@ def summary_section(ctx: Context) -> Section:
     parts = [f"{counts.get(s, 0)} {s}" for s in ("ok", "diverged", "failed", "timeout", "skipped") if counts.get(s, 0)]
     blocks = [Text(f"{len(runs)} runs read from `{ctx.data.results_dir}`: {', '.join(parts)}.")]
     several = ctx.ratios["modes"].nunique() > 1 if not ctx.ratios.empty else False
-    pairs = ctx.ratios["pair"].nunique() > 1 if not ctx.ratios.empty else False
-    lines = [
+    lines = [  # each line names its own pair: a verdict is only readable against the frameworks it compares
         f"**{r.variant}** ({r.dataset}, batch {r.batch_size}, {r.device}"
         + (f", {r.modes}" if several else "")
-        + (f", {r.pair}" if pairs else "")
-        + "): "
+        + f", {r.pair}): "
         f"speed {ratio_text(r.speed_ratio, r.speed_low, r.speed_high)}, {r.speed_verdict}; "
         f"memory {ratio_text(r.memory_ratio, r.memory_low, r.memory_high)}, {r.memory_verdict}"
         for r in ctx.ratios.itertuples()
@@ -161,13 +159,14 @@ def ratio_blocks(ctx: Context) -> list:
     if ctx.ratios.empty:
         return [Text("No variant was measured by two frameworks, so there is no ratio.")]
     ref = framework_name(REFERENCE)
+    others = frameworks_phrase(ctx.ratios["against"], last=" or ")
     title = f"Speed ratio per variant (right of 1: {ref} faster)"
     forest = plots.ratio_forest(
-        ctx.ratios, "speed", f"{ref} / other framework images/s (95% CI)", title, ctx.figure("speed_ratio.png")
+        ctx.ratios, "speed", f"{ref} / {others} images/s (95% CI)", title, ctx.figure("speed_ratio.png")
     )
     return [
         Table(ratio_display(ctx.ratios), RATIO_CAPTION),
-        Figure(ctx.rel(forest), f"Speed ratio {ref}/each other framework with 95% bootstrap interval"),
+        Figure(ctx.rel(forest), f"Speed ratio {ref} / {others} with 95% bootstrap interval"),
     ]
 
 

@@ -73,12 +73,15 @@ def ratio_ci(num: list[np.ndarray], den: list[np.ndarray], n_boot: int = N_BOOT,
     return RatioCI(float(ratio), float(low), float(high))
 
 
-def verdict(ci: RatioCI, faster: str = "faster", num: str = "PyTorch", den: str = "TensorFlow") -> str:
-    """Plain words for a ratio: which side wins, or "no clear difference" when the interval holds 1."""
+def verdict(ci: RatioCI, words: str, num: str, den: str) -> str:
+    """Plain words for a ratio num/den: which side wins, or "no clear difference" when the interval holds 1.
+
+    `num` and `den` name the very rows the ratio was computed from (frameworks, precisions, ...): there is
+    no default, so a caller cannot name a side that did not run."""
     if not np.isfinite(ci.ratio):
         return "n/a"
     if not ci.has_interval:
         return "no interval (one sample each)"
     if ci.low <= 1.0 <= ci.high:
         return "no clear difference"
-    return f"{num} {faster}" if ci.ratio > 1 else f"{den} {faster}"
+    return f"{num} {words}" if ci.ratio > 1 else f"{den} {words}"

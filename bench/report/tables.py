@@ -25,7 +25,7 @@ def variant_order(names) -> list[str]:
 
 
 def sort_cases(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows in registry order of variant, then dataset, device and batch size, PyTorch before TensorFlow."""
+    """Rows in registry order of variant, then dataset, device and batch size, then framework (reference first)."""
     if df.empty:
         return df
     rank = {v: i for i, v in enumerate(variant_order(df["variant"]))}
@@ -104,28 +104,31 @@ def ratio_table(data: ReportData) -> pd.DataFrame:
             (fw, x, y) for fw in others for x in ref.groupby("mode") for y in g[g["framework"] == fw].groupby("mode")
         ]
         for fw, (m1, a), (m2, b) in pairs:
+            sides = (framework_name(REFERENCE), framework_name(fw))
             speed = ratio_ci(run_samples(data, a), run_samples(data, b))
             mem = ratio_ci(*[[np.array([v]) for v in r[mem_col].dropna()] for r in (a, b)])
             rows.append(
                 {
                     **dict(zip(CASE, key, strict=True)),
-                    "pair": f"{framework_name(REFERENCE)} / {framework_name(fw)}",
+                    "pair": " / ".join(sides),
+                    "against": fw,  # the denominator's framework code
                     "modes": f"{m1 or 'default'} / {m2 or 'default'}",
                     "runs": f"{len(a)} / {len(b)}",
-                    **ci_columns("speed", speed, "faster"),
+                    **ci_columns("speed", speed, "faster", *sides),
                     "memory": mem_col,
-                    **ci_columns("memory", mem, "uses more memory"),
+                    **ci_columns("memory", mem, "uses more memory", *sides),
                 }
             )
     return sort_cases(pd.DataFrame(rows))
 
 
-def ci_columns(prefix: str, ci: RatioCI, words: str) -> dict:
+def ci_columns(prefix: str, ci: RatioCI, words: str, num: str, den: str) -> dict:
+    """The ratio, its interval and the verdict naming `num` (the ratio's numerator side) or `den`."""
     return {
         f"{prefix}_ratio": ci.ratio,
         f"{prefix}_low": ci.low,
         f"{prefix}_high": ci.high,
-        f"{prefix}_verdict": verdict(ci, words),
+        f"{prefix}_verdict": verdict(ci, words, num, den),
     }
 
 
