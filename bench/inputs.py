@@ -1,7 +1,7 @@
 """Harness-owned randomness: every random number a run uses is drawn here, in numpy.
 
 From the run seed, `numpy.random.SeedSequence` spawns one independent stream per purpose, so that
-adding a draw to one purpose never shifts another. Both frameworks receive the same arrays: same
+adding a draw to one purpose never shifts another. Every framework receives the same arrays: same
 initial weights, same batches in the same order, same noise.
 """
 

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.frameworks import REGISTRY
 from bench.validate import SAFE_RUN_ID, check_run_id
 
 TABLES = ("runs", "steps", "intervals", "metrics", "evals")
@@ -54,8 +55,8 @@ RUN_COLUMNS = {
     "run_id": "unique id: variant-framework-seed-repeat-hash of the spec",
     "suite": "suite that asked for the run",
     "variant": "registry name (spec/variants.md)",
-    "framework": "torch or tf",
-    "mode": "execution mode (torch: eager, compile; tf: function, xla, eager)",
+    "framework": "framework: " + ", ".join(REGISTRY),
+    "mode": "execution mode (" + "; ".join(f"{n}: {', '.join(f.modes)}" for n, f in REGISTRY.items()) + ")",
     "arch": "architecture",
     "objective": "loss",
     "dataset": "dataset name actually used (mnist-5k marks the offline default)",
@@ -104,7 +105,8 @@ RUN_COLUMNS = {
     "warmup_s": "seconds of all warm-up steps, first included",
     "timed_s": "seconds of the timed steps",
     "build_s": "seconds to build models and load weights",
-    "compile_s": "first_step_s - step_time_s: tracing/compilation cost estimate (torch.compile, tf.function, XLA)",
+    "compile_s": "first_step_s - step_time_s: tracing/compilation cost estimate "
+    "(torch.compile, tf.function, XLA, jax.jit)",
     "compile_cache": "warm | cold | partial | off: whether compilation came from the persistent cache; empty in "
     "modes that compile nothing (never compare compile_s of warm and cold runs)",
     "flops_per_step": "analytic FLOPs of one training step for the batch (bench/flops.py: n_critic, GP included)",

@@ -182,7 +182,7 @@ class RunSpec:
     dataset: str = ""  # "": the variant's dataset
     data_dir: str = ""
     timeout: float = 900.0
-    mode: str = ""  # "": the framework's default (torch eager, tf function)
+    mode: str = ""  # "": the framework's default (bench/frameworks.py: torch eager, tf function, jax jit)
     intervals: int = 10
     fid_samples: int = 0
     labeled_fraction: float = -1.0  # < 0: the variant's value

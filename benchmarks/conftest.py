@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from bench.frameworks import FRAMEWORKS, installed
 from bench.variants import VARIANTS
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("gan-bench step benchmarks")
     g.addoption("--step-variants", default=",".join(VARIANTS), help="variants to benchmark (default: all)")
-    g.addoption("--step-frameworks", default="torch,tf", help="frameworks to benchmark")
+    g.addoption(
+        "--step-frameworks",
+        default=",".join(f for f in FRAMEWORKS if installed(f)),
+        help="frameworks to benchmark (default: every one installed)",
+    )
     g.addoption("--step-batch", type=int, default=16, help="batch size of every benchmarked step")
     g.addoption("--step-rounds", type=int, default=10, help="timed steps per benchmark (pytest-benchmark rounds)")
     g.addoption("--step-warmup", type=int, default=2, help="untimed steps first (the first traces/compiles)")

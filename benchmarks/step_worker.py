@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.frameworks import DEFAULT_MODES  # noqa: E402
+from bench.frameworks import DEFAULT_MODES, FRAMEWORKS  # noqa: E402
 from bench.inputs import InputStream, framework_seed, rngs  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
 from bench.variants import get_variant, variant_arch  # noqa: E402
@@ -92,7 +92,7 @@ def time_features(a: argparse.Namespace) -> list[float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--framework", default="torch", choices=("torch", "tf"))
+    ap.add_argument("--framework", default="torch", choices=FRAMEWORKS)
     ap.add_argument("--variant", default="gan")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=10)
