@@ -1,10 +1,14 @@
 """Each pair's figures of B against A: the ratio B/A with a 95% bootstrap interval, a Mann-Whitney U
 p-value, and one mark per figure.
 
-The rule is asv's: a change counts only when the ratio is beyond the threshold in one direction AND
-the two-sided Mann-Whitney U test rejects "same distribution" at ALPHA. When the samples are so few
-that no outcome could reach ALPHA (the smallest p the exact test can give is 2 / C(n_A + n_B, n_A):
-0.33 for two samples a side, 0.10 for three), the mark is "insufficient data", never "no change".
+The rule is asv's (`asv/_stats.py`, `is_different`): a change counts only when the ratio is beyond the
+threshold in one direction AND the two sides differ. They differ when the two-sided Mann-Whitney U test
+rejects "same distribution" at ALPHA, where the sample sizes let it: the smallest p the exact test can
+give is 2 / C(n_A + n_B, n_A) (0.33 for two samples a side, 0.10 for three). With fewer samples they
+differ when the two sides' 99% intervals of the median do not overlap (asv's fallback; the intervals are
+asv's own, `asv_runner.statistics.compute_stats`: order statistics, or a Laplace posterior that reaches
+beyond the samples when they are too few). Only when neither the test nor the intervals can tell is the
+mark "insufficient data" (one sample a side always is: its interval is unbounded), never "no change".
 
 Samples: throughput uses every timed interval of every run (the bootstrap resamples runs, then
 intervals, as the report does: bench/report/stats.py); memory, compile time, FID and KID use one
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from asv_runner.statistics import compute_stats
 from scipy.stats import mannwhitneyu
 
 from bench.compare.pairs import Pair
@@ -61,15 +66,34 @@ def u_test(a: np.ndarray, b: np.ndarray) -> float:
     return float(mannwhitneyu(b, a, alternative="two-sided").pvalue)
 
 
-def mark(ratio: float, p: float, n_a: int, n_b: int, threshold: float, higher_is_better: bool) -> str:
-    """Regression or improvement only when beyond the threshold and significant (asv's rule)."""
-    if min_p(n_a, n_b) >= ALPHA:
-        return INSUFFICIENT
+def interval_99(x: np.ndarray) -> tuple[float, float]:
+    """asv's 99% interval of the median of `x` (unbounded for a single sample)."""
+    _, stats = compute_stats([float(v) for v in x], 1)
+    return (stats["ci_99_a"], stats["ci_99_b"]) if stats else (-math.inf, math.inf)
+
+
+def apart(a: np.ndarray, b: np.ndarray) -> bool:
+    """asv's fallback when the U test cannot reach ALPHA: the two 99% intervals do not overlap."""
+    (a_lo, a_hi), (b_lo, b_hi) = interval_99(a), interval_99(b)
+    return a_hi < b_lo or b_hi < a_lo
+
+
+def mark(
+    ratio: float, p: float, n_a: int, n_b: int, threshold: float, higher_is_better: bool, separated: bool = False
+) -> str:
+    """Regression or improvement only when beyond the threshold and the sides differ (asv's rule): by the U
+    test's `p` where the sample sizes let it reach ALPHA, else by `separated` (99% intervals apart)."""
+    if min_p(n_a, n_b) < ALPHA:
+        differ = p < ALPHA
+    elif separated:
+        differ = True
+    else:
+        return INSUFFICIENT  # neither the test nor the intervals can decide
     worse = ratio < 1 / (1 + threshold) if higher_is_better else ratio > 1 + threshold
     better = ratio > 1 + threshold if higher_is_better else ratio < 1 / (1 + threshold)
-    if p < ALPHA and worse:
+    if differ and worse:
         return REGRESSION
-    if p < ALPHA and better:
+    if differ and better:
         return IMPROVEMENT
     return NO_CHANGE
 
@@ -88,7 +112,9 @@ def row(pair: Pair, metric: Metric, a: list[np.ndarray], b: list[np.ndarray], th
         "low": ci.low if ci else float("nan"),
         "high": ci.high if ci else float("nan"),
         "p_value": p,
-        "mark": NOT_COMPARABLE if note else mark(ci.ratio, p, pa.size, pb.size, threshold, metric.higher_is_better),
+        "mark": NOT_COMPARABLE
+        if note
+        else mark(ci.ratio, p, pa.size, pb.size, threshold, metric.higher_is_better, apart(pa, pb)),
         "note": note,
     }
     return out
