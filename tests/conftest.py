@@ -26,7 +26,7 @@ def mnist_dir() -> Path:
     return SHARED_MNIST
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, timeout: float = 540, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """`python -m bench ARGS` in a subprocess, as a user would type it (in `cwd`: the repo by default)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run(

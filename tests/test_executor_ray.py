@@ -135,7 +135,7 @@ def test_a_node_lost_mid_suite_is_retried_from_its_last_checkpoint_and_every_run
             time.sleep(0.2)  # both running runs have sent the driver a checkpoint
         assert not (tmp_path / ".work").exists()  # nothing of a Ray run is written under the results directory
         cluster.remove_node(nodes[1])  # its running task dies with it
-        out, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=540)
         assert proc.returncode == 0 and "Traceback" not in err, err
     finally:
         cluster.shutdown()

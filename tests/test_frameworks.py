@@ -32,7 +32,7 @@ def dumps(tmp_path_factory) -> dict[str, dict[str, np.ndarray]]:
         cmd = [sys.executable, str(HERE / "probe_framework.py"), fw, str(path)]
         procs[fw] = (subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True), path)
     for fw, (p, path) in procs.items():
-        _, err = p.communicate(timeout=600)
+        _, err = p.communicate(timeout=540)
         assert p.returncode == 0, f"{fw} probe failed: {err[-2000:]}"
         out[fw] = dict(np.load(path))
     return out

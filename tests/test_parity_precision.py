@@ -68,7 +68,7 @@ def test_parity_per_precision_passes_and_prints_the_drift_table(tmp_path, precis
     --precision bf16` (every variant at its own batch size)."""
     p = run_cli("parity", "--precision", precision, "--variants", variants, "--frameworks", ",".join(FWS),
                 "--batch-size", "8", "--steps", "12", "--threads", "1", "--results-dir", str(tmp_path),
-                timeout=900)  # fmt: skip
+                timeout=540)  # fmt: skip
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert f"drift table ({precision})" in p.stdout
     df = pd.read_parquet(tmp_path / "parity" / "parity.parquet")

@@ -439,7 +439,7 @@ def test_killed_at_random_points_ten_times_every_run_is_recorded_exactly_once(tm
         now = len(list((tmp_path / "runs").glob("*.parquet"))) if (tmp_path / "runs").is_dir() else 0
         assert now >= recorded, "a recorded run was lost"
         recorded = now
-    final = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    final = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=540)
     assert final.returncode == 0 and "Traceback" not in final.stderr, final.stderr
     runs, steps = load(tmp_path)
     assert sorted(runs["seed"]) == [0, 1, 2, 3, 4] and runs["run_id"].is_unique and set(runs["status"]) == {"ok"}
