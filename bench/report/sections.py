@@ -50,7 +50,7 @@ def summary_section(ctx: Context) -> Section:
         for r in ctx.ratios.itertuples()
     ]
     if lines:
-        what = " and ".join(sorted(set(ctx.ratios["pair"])))
+        what = " and ".join(dict.fromkeys(ctx.ratios["pair"]))  # in the rows' order: registry order
         blocks += [Text(f"{what} ratios of speed and memory [95% bootstrap interval]:"), Bullets(lines)]
     if env.used_offline_default(ctx.data):
         blocks.append(Text("**Data:** the offline default `mnist-5k` was used (see Environment)."))
