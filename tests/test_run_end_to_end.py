@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.columns import GPU_ONLY
 from bench.frameworks import FRAMEWORKS, installed
 from bench.results import load
 from tests.conftest import run_cli
+from tests.test_results_schema import missing, unregistered
 
 VARIANTS = ("gan", "cgan")
 INSTALLED = [fw for fw in FRAMEWORKS if installed(fw)]  # the default: every registered framework installed
@@ -68,3 +70,13 @@ def test_run_ends_with_a_report_that_holds_every_variant(finished):
     runs = load(results)[0]
     for run_id in runs["run_id"]:
         assert (page.parent / "grids" / f"{run_id}.png").is_file()
+
+
+def test_every_column_written_is_in_the_registry_with_its_type(finished):
+    """A real run (every framework, FID, coverage) against bench/columns.py: nothing unregistered, no other
+    type, and every registered column of runs (but the GPU-only ones), steps, intervals, metrics written."""
+    results, _ = finished
+    assert unregistered(results) == []
+    for table in ("steps", "intervals", "metrics"):
+        assert missing(results, table) == set(), table
+    assert missing(results, "runs", GPU_ONLY) == set()

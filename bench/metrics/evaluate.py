@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from bench.columns import COVERAGE
 from bench.data.paths import temp_name
 from bench.errors import BenchError
 from bench.fid.frechet import frechet_distance, stats
@@ -44,16 +45,7 @@ if TYPE_CHECKING:
     from bench.metrics.classifier import TrainConfig
 
 MNIST_LIKE = ("mnist", "mnist-5k", "fashion-mnist")
-COVERAGE_COLUMNS = (
-    "classes_covered",
-    "classes_covered_any",
-    "class_kl",
-    "cond_accuracy",
-    "classifier_fd",
-    "classifier_accuracy",
-    "classifier_n",
-    "metrics_reason",
-)
+COVERAGE_COLUMNS = tuple(COVERAGE)  # names and meanings: bench/columns.py
 
 
 def not_computed(reason: str) -> dict:

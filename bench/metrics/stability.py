@@ -27,17 +27,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-STABILITY_COLUMNS = (
-    "divergence_step",
-    "loss_d_dispersion",
-    "loss_g_dispersion",
-    "loss_d_mean_abs_change",
-    "loss_g_mean_abs_change",
-    "grad_norm_d_median",
-    "grad_norm_d_max",
-    "grad_norm_g_median",
-    "grad_norm_g_max",
-)
+from bench.columns import STABILITY
+
+STABILITY_COLUMNS = tuple(STABILITY)  # names and meanings: bench/columns.py
 SPREAD_COLUMNS = ("metric", "mean", "std", "min", "max", "n")
 
 
