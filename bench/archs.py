@@ -1,4 +1,4 @@
-"""The architectures of spec/variants.md as layer lists (data, not framework code)."""
+"""The architectures of docs/variants.md as layer lists (data, not framework code)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The GAN objectives as data: what each one asks of the data, the critic and the training step.
 
-One typed record per objective (spec/variants.md, "Objectives"); the harness, the neutral training
+One typed record per objective (docs/variants.md, "Objectives"); the harness, the neutral training
 step (bench/step.py), the input stream, FLOP model and evaluation read these fields instead of
 testing objective or variant names. The loss formulas themselves are each framework's primitives
 (`impls_<framework>/losses.py`), keyed by `name`.

@@ -1,4 +1,4 @@
-"""The registry of named variants (spec/variants.md, "Named variants"); objectives are in bench/objectives.py."""
+"""The registry of named variants (docs/variants.md, "Named variants"); objectives are in bench/objectives.py."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def _softmax(x):
 
 
 def reference(objective: str, lg: dict[str, np.ndarray]) -> tuple[float, float]:
-    """(L_D, L_G) straight from spec/variants.md, in float64 probabilities (no log-sum-exp tricks)."""
+    """(L_D, L_G) straight from docs/variants.md, in float64 probabilities (no log-sum-exp tricks)."""
     r, f = lg["real"].astype(np.float64), lg["fake"].astype(np.float64)
     y, m, g = lg["y"], lg["mask"].astype(np.float64), lg["g"]
     n = np.arange(len(y))

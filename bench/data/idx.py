@@ -25,7 +25,7 @@ FILES: dict[str, tuple[str, str]] = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-# md5 of the DECOMPRESSED files (spec/variants.md "Datasets"; same values as torchvision's tables).
+# md5 of the DECOMPRESSED files (docs/variants.md "Datasets"; same values as torchvision's tables).
 CHECKSUMS: dict[str, dict[str, str]] = {
     "mnist": {
         "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",

@@ -19,7 +19,7 @@ OPTIONAL_SPEED = ("flops_per_s", "flop_utilisation", "framework_utilisation")
 
 
 def variant_order(names) -> list[str]:
-    """Registry order first (as in spec/variants.md), then any unknown names alphabetically."""
+    """Registry order first (as in docs/variants.md), then any unknown names alphabetically."""
     names = set(names)
     return [v for v in VARIANTS if v in names] + sorted(names - set(VARIANTS))
 
