@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def slots_to_canonical(
     """Optimiser slots keyed `{param}.{slot}` in a framework's layout -> canonical names and layout.
 
     A slot (Adam's m and v, RMSprop's v) has its parameter's shape, so it converts as the parameter;
-    `to_canonical` is a framework's converter (bench.frameworks.converter(name, "from")).
+    `to_canonical` is a framework's converter (`converter(name, "from")`).
     """
     groups: dict[str, dict[str, np.ndarray]] = {}
     for key, a in slots.items():
@@ -120,3 +121,8 @@ def check_keys(expected: dict[str, tuple[int, ...]], got: dict[str, np.ndarray],
     rep = compare_keys(expected, got)
     if not rep.ok:
         raise BenchError(f"cannot load {what}: {rep}")
+
+
+def converter(name: str, direction: str) -> Callable:
+    """f(arch, weights) converting canonical weights to this framework's layout ("to") or back ("from")."""
+    return partial(to_framework if direction == "to" else to_canonical, name)

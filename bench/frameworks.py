@@ -140,15 +140,6 @@ def label(name: str) -> str:
     return REGISTRY[name].label if name in REGISTRY else name
 
 
-def converter(name: str, direction: str):
-    """f(arch, weights) converting canonical weights to this framework's layout ("to") or back ("from")."""
-    from functools import partial
-
-    from bench import convert
-
-    return partial(convert.to_framework if direction == "to" else convert.to_canonical, name)
-
-
 def installed(name: str) -> bool:
     """Whether the framework's module can be found (without importing it)."""
     import importlib.util

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bench.convert import check_keys, compare_keys
+from bench.convert import check_keys, compare_keys, converter
 from bench.errors import BenchError
-from bench.frameworks import FRAMEWORKS, converter
+from bench.frameworks import FRAMEWORKS
 from bench.variants import VARIANTS, variant_arch
 from bench.weights import arch_shapes, init_weights
 

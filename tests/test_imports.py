@@ -30,13 +30,11 @@ STAGES = [  # bottom first: (stage, module prefixes)
     ("command line", ["bench.cli", "bench.__main__"]),
 ]  # fmt: skip
 KNOWN_CIRCLES = [  # each: the modules of one strongly connected component, sorted
-    ["bench.convert", "bench.frameworks"],
     ["bench.fid.evaluator", "bench.fid.inception", "bench.fid.runtimes"],
 ]
 KNOWN_UPWARD = [  # (importer, imported) against the order of stages
     ("bench.compile_cache", "bench.data.paths"),  # base -> results and data
     ("bench.eta", "bench.peak"),  # planning -> worker
-    ("bench.frameworks", "bench.convert"),  # base -> the GAN as data
     ("bench.lock", "bench.validate"),  # results and data -> planning
     ("bench.results", "bench.validate"),  # results and data -> planning
 ]

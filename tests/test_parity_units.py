@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.convert import slots_to_canonical
-from bench.frameworks import FRAMEWORKS, converter
+from bench.convert import converter, slots_to_canonical
+from bench.frameworks import FRAMEWORKS
 from bench.parity.cases import synthetic_data, with_running_stats
 from bench.parity.compare import bn_shadowed, level5, rel_diff, rel_norm
 from bench.parity.levels import DRIFT, F64_TRAJ_TOL, L5_AGREE_STEPS, TOLERANCE, Job, tolerance

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import frameworks
-from bench.convert import compare_keys
+from bench.convert import compare_keys, converter
 from bench.parity.levels import DRIFT, F64_TOL, F64_TRAJ_TOL, L5_AGREE_STEPS, LEVELS, Job, tolerance
 from bench.spec import Arch
 from bench.variants import get_variant, variant_arch
@@ -126,7 +126,7 @@ def level1(name: str, arch: Arch, dumps: dict[str, Dump], job: Job) -> Row:
     want = count_params(expected)
     problems, worst_count = [], 0
     for fw in dumps:
-        to_canonical = frameworks.converter(fw, "from")
+        to_canonical = converter(fw, "from")
         native = {k: np.broadcast_to(np.float32(0), tuple(s)) for k, s in section(dumps[fw], "L1/shape").items()}
         report = compare_keys(expected, to_canonical(arch, native))
         got = int(dumps[fw]["L1/count"])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import compile_cache, frameworks
-from bench.convert import slots_to_canonical
+from bench.convert import converter, slots_to_canonical
 from bench.inputs import fixed_noise, framework_seed
 from bench.parity.cases import Case, head, make_case
 from bench.parity.levels import F64_BATCH, L5_AGREE_STEPS, STEP_MODES, Job
@@ -112,7 +112,7 @@ def gradients(tr, case: Case, first, prefix: str) -> dict[str, np.ndarray]:
 def step_state(tr, fw: str, case: Case, prefix: str) -> dict[str, np.ndarray]:
     """Parameters, BN statistics and optimiser slots, canonical names and layouts."""
     out = {f"{prefix}/w/{k}": a for k, a in tr.export_weights().items()}
-    slots = slots_to_canonical(case.arch, tr.optimizer_state(), frameworks.converter(fw, "from"))
+    slots = slots_to_canonical(case.arch, tr.optimizer_state(), converter(fw, "from"))
     out.update({f"{prefix}/opt/{k}": a for k, a in slots.items()})
     return out
 
