@@ -2,7 +2,7 @@
 
 Runs in the orchestrator (no framework import): stability figures come from the steps table;
 Inception FID/KID and the classifier's coverage figures come from evaluator subprocesses
-(`bench.fid.evaluator`, `bench.metrics.evaluate`), which judge the samples of every framework with
+(`bench.fid.child`, `bench.metrics.evaluate`), which judge the samples of every framework with
 the same code. One evaluator call serves all runs of a dataset, so the network loads once and the
 real statistics are computed (or read from the cache) once.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.fid.evaluator import CHILD
 from bench.jobs import Job, ok
 
 FID_TIMEOUT_S = 24 * 3600.0
@@ -26,7 +27,7 @@ FID_TIMEOUT_S = 24 * 3600.0
 def fid_job(name: str, request: dict, files: dict[str, bytes], gpu: bool) -> Job:
     request = {**request, "out": "result.json", "cache_dir": "cache"}
     inputs = {**files, "request.json": json.dumps(request).encode()}
-    return Job(name, "bench.fid.evaluator", ("request.json",), inputs, FID_TIMEOUT_S, cpus=0, gpus=int(gpu),
+    return Job(name, CHILD, ("request.json",), inputs, FID_TIMEOUT_S, cpus=0, gpus=int(gpu),
                in_scratch=True)  # fmt: skip
 
 

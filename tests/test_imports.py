@@ -30,7 +30,7 @@ STAGES = [  # bottom first: (stage, module prefixes)
     ("command line", ["bench.cli", "bench.__main__"]),
 ]  # fmt: skip
 KNOWN_CIRCLES = [  # each: the modules of one strongly connected component, sorted
-    ["bench.fid.evaluator", "bench.fid.inception", "bench.fid.runtimes"],
+    ["bench.fid.inception", "bench.fid.runtimes"],  # FeatureExtractor builds a runner; runners use the network
 ]
 KNOWN_UPWARD = [  # (importer, imported) against the order of stages
     ("bench.compile_cache", "bench.data.paths"),  # base -> results and data

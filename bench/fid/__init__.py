@@ -1,7 +1,7 @@
 """FID and KID with the TensorFlow-compatible Inception-v3, computed in a separate evaluator process.
 
 Importing this package never imports torch: the orchestrator calls `run_evaluator` / `fid_between`,
-which launch `python -m bench.fid.evaluator`; only that child (and bench.fid.inception) uses torch.
+which launch `python -m bench.fid.child`; only that child (and bench.fid.inception) uses torch.
 """
 
 from bench.fid.evaluator import fid_between, run_evaluator
