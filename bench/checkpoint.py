@@ -119,7 +119,7 @@ def add_file(folder: Path, name: str, data: bytes) -> None:
 
 def run_folder(results_dir: Path, run_id: str) -> Path:
     """Where a run's checkpoints live in a results directory (the local executor's layout)."""
-    from bench.validate import check_run_id
+    from bench.results import check_run_id
 
     return Path(results_dir) / "checkpoints" / check_run_id(run_id)
 

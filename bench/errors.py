@@ -7,3 +7,14 @@ class BenchError(Exception):
 
 class DataError(BenchError):
     """A dataset is missing, unreadable, corrupt or fails its checksum."""
+
+
+def show(x: object, width: int = 60) -> str:
+    """A value as one short line (repr escapes newlines)."""
+    return oneline(repr(x), width)
+
+
+def oneline(text: str, width: int = 80) -> str:
+    """Text made printable on one line (other characters escaped) and cut to `width`."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -30,10 +30,10 @@ from bench.data import dataset_available
 from bench.environment import environment
 from bench.eta import Estimator, clock, expected, fid_s
 from bench.jobs import child_env, kill_group
-from bench.results import is_finished, load_table, table_path, write_table_atomic
+from bench.results import check_run_id, is_finished, load_table, table_path, write_table_atomic
 from bench.run_one import spec_columns
 from bench.spec import RunSpec
-from bench.validate import check_run_id, check_spec
+from bench.validate import check_spec
 from bench.variants import get_variant, variant_arch
 
 Session = None  # evaluators and parity workers run on this machine directly (see bench/executors.py)

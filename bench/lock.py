@@ -20,8 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.validate import oneline
+from bench.errors import BenchError, oneline
 
 LOCK_NAME = ".lock"
 

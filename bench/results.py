@@ -38,6 +38,7 @@ Schema of `steps`: run_id, step (0-based, warm-up included), phase (warmup | tim
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -46,7 +47,17 @@ from pathlib import Path
 import pandas as pd
 
 from bench.columns import RUN_COLUMNS  # noqa: F401  (importable from here, as before)
-from bench.validate import SAFE_RUN_ID, check_run_id
+from bench.errors import BenchError, show
+
+SAFE_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # run ids become file names
+
+
+def check_run_id(run_id: object) -> str:
+    """Run ids become file names: only letters, digits, '.', '_' and '-' (no separators, no '..' head)."""
+    if not isinstance(run_id, str) or not SAFE_RUN_ID.fullmatch(run_id):
+        raise BenchError(f"unsafe run id {show(run_id)}: run ids may hold only letters, digits, '.', '_' and '-'")
+    return run_id
+
 
 TABLES = ("runs", "steps", "intervals", "metrics", "evals")
 FINISHED = ("ok", "diverged", "skipped")

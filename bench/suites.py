@@ -8,11 +8,11 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, oneline
 from bench.frameworks import FRAMEWORKS, MODES
 from bench.precision import get_precision
 from bench.spec import RunSpec
-from bench.validate import check_suite, check_suite_table, oneline
+from bench.validate import check_suite, check_suite_table
 from bench.variants import VARIANTS
 
 MNIST_VARIANTS = ("gan", "dcgan", "dcgan-mm", "lsgan", "wgan", "wgan-gp", "ssgan", "cgan")

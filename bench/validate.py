@@ -10,22 +10,21 @@ typo such as 10**23 steps before any compute is spent.
 from __future__ import annotations
 
 import math
-import re
 import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, show
 from bench.executors import EXECUTORS
 from bench.frameworks import ALL_MODES, FRAMEWORKS, MODES
 from bench.precision import LOSS_SCALERS, PRECISIONS
 from bench.precision import check_device as check_precision_device
+from bench.results import check_run_id
 from bench.spec import RunSpec
 from bench.variants import VARIANTS, variant_arch
 
-SAFE_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # run ids become file names
 LIMITS: dict[str, tuple[int, int]] = {  # inclusive
     "steps": (1, 10**7),
     "warmup": (1, 10**5),
@@ -42,17 +41,6 @@ LIMITS: dict[str, tuple[int, int]] = {  # inclusive
 }
 MAX_TIMEOUT_S = 30 * 24 * 3600.0
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per GPU the driver sees
-
-
-def show(x: object, width: int = 60) -> str:
-    """A value as one short line (repr escapes newlines)."""
-    return oneline(repr(x), width)
-
-
-def oneline(text: str, width: int = 80) -> str:
-    """Text made printable on one line (other characters escaped) and cut to `width`."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def integer(what: str, x: object) -> int:
@@ -197,13 +185,6 @@ def check_spec(spec: RunSpec) -> None:
     if not isinstance(spec.data_dir, str) or "\0" in spec.data_dir:
         raise BenchError(f"data directory must be a path, got {show(spec.data_dir)}")
     check_run_id(spec.run_id)
-
-
-def check_run_id(run_id: object) -> str:
-    """Run ids become file names: only letters, digits, '.', '_' and '-' (no separators, no '..' head)."""
-    if not isinstance(run_id, str) or not SAFE_RUN_ID.fullmatch(run_id):
-        raise BenchError(f"unsafe run id {show(run_id)}: run ids may hold only letters, digits, '.', '_' and '-'")
-    return run_id
 
 
 def gpu_count() -> int:

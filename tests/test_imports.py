@@ -35,8 +35,6 @@ KNOWN_CIRCLES = [  # each: the modules of one strongly connected component, sort
 KNOWN_UPWARD = [  # (importer, imported) against the order of stages
     ("bench.compile_cache", "bench.data.paths"),  # base -> results and data
     ("bench.eta", "bench.peak"),  # planning -> worker
-    ("bench.lock", "bench.validate"),  # results and data -> planning
-    ("bench.results", "bench.validate"),  # results and data -> planning
 ]
 
 
