@@ -155,14 +155,13 @@ def test_real_runs_verdicts_name_their_own_frameworks(real_results, tmp_path):
 def scaled_copy(results: Path, out: Path, factors: dict[str, tuple[float, float]]) -> Path:
     """The runs with each named framework's images/s and peak RSS multiplied by (speed, memory) factors."""
     shutil.copytree(results, out)
-    runs = pd.concat([pd.read_parquet(p).assign(_file=str(p)) for p in (out / "runs").glob("*.parquet")])
-    for _, run in runs.iterrows():
-        speed, memory = factors.get(run["framework"], (1.0, 1.0))
-        row = pd.read_parquet(run["_file"])
+    for run_file in (out / "runs").glob("*.parquet"):
+        row = pd.read_parquet(run_file)
+        speed, memory = factors.get(row["framework"].iloc[0], (1.0, 1.0))
         row["images_per_s"] *= speed
         row["peak_rss_mb"] *= memory
-        row.to_parquet(run["_file"], index=False)
-        iv_file = out / "intervals" / Path(run["_file"]).name
+        row.to_parquet(run_file, index=False)
+        iv_file = out / "intervals" / run_file.name
         if iv_file.exists():
             iv = pd.read_parquet(iv_file)
             iv["images_per_s"] *= speed

@@ -107,6 +107,7 @@ def row(pair: Pair, metric: Metric, a: list[np.ndarray], b: list[np.ndarray], th
         note = f"{metric.name} at or below 0: a ratio has no meaning"
     ci = ratio_ci(b, a) if not note else None
     p = u_test(pa, pb) if ci is not None and pa.size and pb.size else float("nan")
+    few = min_p(pa.size, pb.size) >= ALPHA  # only then do the 99% intervals decide (asv's fallback)
     out |= {
         "ratio": ci.ratio if ci else float("nan"),
         "low": ci.low if ci else float("nan"),
@@ -114,7 +115,7 @@ def row(pair: Pair, metric: Metric, a: list[np.ndarray], b: list[np.ndarray], th
         "p_value": p,
         "mark": NOT_COMPARABLE
         if note
-        else mark(ci.ratio, p, pa.size, pb.size, threshold, metric.higher_is_better, apart(pa, pb)),
+        else mark(ci.ratio, p, pa.size, pb.size, threshold, metric.higher_is_better, few and apart(pa, pb)),
         "note": note,
     }
     return out

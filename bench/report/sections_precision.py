@@ -15,8 +15,8 @@ from bench.report.data import framework_name
 from bench.report.doc import Figure, Section, Table, Text
 from bench.report.fmt import MISSING, fmt, format_columns, pm
 from bench.report.sections import Context, named, ratio_text
-from bench.report.stats import ratio_ci, verdict
-from bench.report.tables import memory_column, run_samples, sort_cases
+from bench.report.stats import ratio_ci
+from bench.report.tables import ci_columns, memory_column, run_samples, sort_cases
 
 BASE = "fp32"
 CASE = ["variant", "dataset", "device", "batch_size"]  # what a precision ratio holds fixed, with framework and mode
@@ -37,8 +37,7 @@ def precision_ratios(ctx: Context) -> pd.DataFrame:
             rows.append({
                 **dict(zip([*CASE, "framework", "mode"], key, strict=True)), "precision": precision,
                 "pair": f"{framework_name(key[-2])} {precision} / {BASE}", "modes": key[-1] or "default",
-                "runs": f"{len(p)} / {len(base)}", "speed_ratio": speed.ratio, "speed_low": speed.low,
-                "speed_high": speed.high, "speed_verdict": verdict(speed, "faster", precision, BASE),
+                "runs": f"{len(p)} / {len(base)}", **ci_columns("speed", speed, "faster", precision, BASE),
                 "memory": mem_col, "memory_ratio": mem.ratio, "memory_low": mem.low, "memory_high": mem.high,
             })  # fmt: skip
     return sort_cases(pd.DataFrame(rows))
