@@ -24,9 +24,9 @@ from bench.validate import (
     check_dataset_shape,
     check_device,
     check_results_dir,
-    check_spec,
     integer,
     probe_writable,
+    resolve,
 )
 from bench.variants import VARIANTS
 
@@ -172,7 +172,7 @@ def plan(args: argparse.Namespace) -> tuple[Suite, list[RunSpec]]:
     if not specs:
         raise BenchError("the suite has no runs (an empty list of modes or of a framework's modes)")
     for spec in specs:
-        check_spec(spec)
+        resolve(spec)  # checks it
     return suite, specs
 
 

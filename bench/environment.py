@@ -10,9 +10,9 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+from bench import launch
 from bench.frameworks import REGISTRY
-
-REPO = Path(__file__).resolve().parents[1]
+from bench.launch import REPO
 
 
 def package_version(*names: str) -> str:
@@ -94,13 +94,9 @@ def environment() -> dict[str, str | int]:
 
 def framework_importable(framework: str) -> tuple[bool, str]:
     """Whether a framework imports here, checked in a subprocess so this process stays framework-free."""
-    import sys
-
-    module = REGISTRY[framework].module
-    code = f"import {module} as m; print(m.__version__)"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = f"import {REGISTRY[framework].module} as m; print(m.__version__)"
     try:
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+        p = launch.run(["-c", code], timeout=120, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
     except subprocess.TimeoutExpired:
         return False, "import timed out"
     if p.returncode == 0:

@@ -27,11 +27,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.data.paths import cache_root
+from bench.files import cache_root
 from bench.flops import step_flops
-from bench.frameworks import DEFAULT_MODES
 from bench.peak import best_measured, theoretical_peak
 from bench.spec import RunSpec
+from bench.validate import resolve
 from bench.variants import get_variant, variant_arch
 
 PRIOR_FIXED_S = 20.0  # a CPU run's process start, imports, build and samples, before any run is seen
@@ -52,34 +52,26 @@ MEASURED = ("ok", "diverged")
 
 def run_work(spec: RunSpec) -> float:
     """Analytic FLOPs of the whole run: one step's FLOPs x (timed + warm-up steps)."""
-    return step_work(spec.variant, spec.batch_size) * (spec.steps + spec.warmup)
+    return step_work(spec.variant, resolve(spec).batch_size) * (spec.steps + spec.warmup)
 
 
 @functools.lru_cache(maxsize=1024)
 def step_work(name: str, batch_size: int) -> float:
     variant = get_variant(name)
-    return float(step_flops(variant, variant_arch(variant), batch_size or variant.batch_size).total)
+    return float(step_flops(variant, variant_arch(variant), batch_size).total)
 
 
 def levels(spec: RunSpec) -> list[tuple]:
     """The keys a finished run teaches, closest first: framework, mode, architecture and batch size;
     without the batch; framework and mode; framework; any run."""
-    fw, mode = spec.framework, spec_mode(spec)
-    arch, default_batch = arch_of(spec.variant)
-    return [(fw, mode, arch, spec.batch_size or default_batch), (fw, mode, arch), (fw, mode), (fw,), ()]
-
-
-@functools.lru_cache(maxsize=64)
-def arch_of(name: str) -> tuple[str, int]:
-    """(architecture name, default batch size) of a variant: asked for every queued run at each ETA."""
-    variant = get_variant(name)
-    return variant_arch(variant).name, variant.batch_size
+    run, fw, mode = resolve(spec), spec.framework, spec_mode(spec)
+    return [(fw, mode, run.arch.name, run.batch_size), (fw, mode, run.arch.name), (fw, mode), (fw,), ()]
 
 
 def spec_mode(spec: RunSpec) -> str:
     """The run's mode, with its precision unless fp32: a precision changes the speed as much as a mode does
     (PyTorch's fp16 on a CPU is ~20x slower than its fp32), so rates are learned per precision."""
-    mode = spec.mode or DEFAULT_MODES.get(spec.framework, "")
+    mode = resolve(spec).mode
     return mode if spec.precision == "fp32" else f"{mode}/{spec.precision}"
 
 

@@ -25,16 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import checkpoint, evals, resume
+from bench import checkpoint, evals, launch, resume
 from bench.data import dataset_available
 from bench.environment import environment
 from bench.eta import Estimator, clock, expected, fid_s
-from bench.jobs import child_env, kill_group
 from bench.results import check_run_id, is_finished, load_table, table_path, write_table_atomic
-from bench.run_one import spec_columns
 from bench.spec import RunSpec
-from bench.validate import check_spec
-from bench.variants import get_variant, variant_arch
+from bench.validate import resolve
 
 Session = None  # evaluators and parity workers run on this machine directly (see bench/executors.py)
 STOPPING = threading.Event()  # set when the suite is interrupted: running workers are killed, not recorded
@@ -145,7 +142,7 @@ def run_specs(
 def pending(specs: list[RunSpec], results_dir: Path, force: bool, progress: Progress) -> list[tuple[str, RunSpec]]:
     """(progress label, spec) of every run still to do; finished ones are announced as skipped."""
     for spec in specs:
-        check_spec(spec)  # before any worker starts
+        resolve(spec)  # checked before any worker starts
     todo = []
     for i, spec in enumerate(specs, 1):
         head = f"[{i}/{len(specs)}] {spec.variant} {spec.framework} seed {spec.seed}"
@@ -184,8 +181,8 @@ def execute(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> 
 
 def skipped_row(spec: RunSpec, with_environment: bool = True) -> dict | None:
     """The row of a run whose data is absent (checked where the suite is started), else None."""
-    variant = get_variant(spec.variant)
-    present, why = dataset_available(spec.dataset or variant.dataset, spec.data_dir or None, not spec.data_dir)
+    run = resolve(spec)
+    present, why = dataset_available(run.dataset, run.data_dir, not spec.data_dir)
     return None if present else {"status": "skipped", "reason": why, **(environment() if with_environment else {})}
 
 
@@ -220,11 +217,7 @@ def finish_from_files(spec: RunSpec, files: dict[str, bytes], returncode: int | 
 
 
 def identity(spec: RunSpec) -> dict:
-    variant = get_variant(spec.variant)
-    arch = variant_arch(variant)
-    fraction = variant.labeled_fraction if spec.labeled_fraction < 0 else spec.labeled_fraction
-    cols = spec_columns(spec, variant, arch.name, spec.batch_size or variant.batch_size, spec.mode, fraction)
-    return {**cols, "dataset": spec.dataset or variant.dataset, "threads": spec.threads}
+    return resolve(spec).columns()
 
 
 def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
@@ -238,21 +231,18 @@ def run_worker(spec: RunSpec, results_dir: Path, progress: Progress, head: str) 
 def _run_in(workdir: Path, spec: RunSpec, results_dir: Path, progress: Progress, head: str) -> dict:
     (workdir / "spec.json").write_text(json.dumps(spec.to_dict()))
     with open(workdir / "stderr.log", "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(workdir)],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=child_env(checkpoint_env(results_dir, spec)),
-            start_new_session=True,
-        )  # fmt: skip
+        args = ["-m", launch.CHILDREN["worker"], str(workdir)]
+        proc = launch.start(args, stdout=subprocess.PIPE, stderr=err, env=checkpoint_env(results_dir, spec), text=True)
         reader = threading.Thread(target=_follow, args=(proc, progress, head, spec), daemon=True)
         reader.start()
         try:
-            _wait(proc, spec.timeout)
+            launch.wait(proc, spec.timeout, STOPPING.is_set)
         except subprocess.TimeoutExpired:
-            kill_group(proc)
+            launch.kill_group(proc)
             reader.join(5)
             return timeout_row(spec)
         except BaseException:
-            kill_group(proc)  # Ctrl-C: take the worker down with us, keep what is recorded
+            launch.kill_group(proc)  # Ctrl-C: take the worker down with us, keep what is recorded
             raise
         reader.join(5)
     row = _read_row(workdir, proc.returncode)
@@ -311,20 +301,6 @@ def _follow(proc: subprocess.Popen, progress: Progress, head: str, spec: RunSpec
             if progress.due():  # the ETA reads the model for every queued run: only when a line is printed
                 left = (total - done) / rate if rate > 0 else 0.0
                 progress.line(f"{head}: step {done}/{total}, {rate:.2f} steps/s, suite ETA {progress.eta(spec, left)}")
-
-
-def _wait(proc: subprocess.Popen, timeout: float) -> None:
-    """Wait for the worker; TimeoutExpired after `timeout` s, KeyboardInterrupt once the suite stops."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            proc.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-            return
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= deadline:
-                raise
-            if STOPPING.is_set():
-                raise KeyboardInterrupt from None
 
 
 def timeout_row(spec: RunSpec, how: str = "worker killed") -> dict:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import checkpoint, evals, resume
+from bench import checkpoint, evals, launch, resume
 from bench.errors import BenchError
 from bench.executor import (
     Progress,
@@ -43,7 +43,7 @@ from bench.executor import (
     summary,
     timeout_row,
 )
-from bench.jobs import DIR, REPO, Job, JobResult, run_job
+from bench.jobs import DIR, Job, JobResult, run_job
 from bench.spec import RunSpec
 
 MAX_RETRIES = 3  # attempts after the first when a node or worker process is lost
@@ -89,7 +89,7 @@ class Session:
     def __enter__(self) -> Session:
         ray = import_ray()
         address = self.address or os.environ.get("RAY_ADDRESS") or None
-        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}}
+        env = {"env_vars": {"PYTHONPATH": launch.pythonpath()}}
         try:
             if address:
                 ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
@@ -273,7 +273,7 @@ def worker_job(spec: RunSpec, whole_node_cpus: float, results_dir: Path) -> Job:
     gpu = spec.device != "cpu"
     return Job(
         name=spec.run_id,
-        module="bench.worker",
+        module=launch.CHILDREN["worker"],
         args=(DIR,),
         inputs={"spec.json": json.dumps(spec.to_dict()).encode()},
         timeout=spec.timeout,

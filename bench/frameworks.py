@@ -123,6 +123,13 @@ TRAINER_METHODS = ("train_step", "fake_for_d", "g_images", "d_outputs", "loss_te
 FRAMEWORKS = tuple(REGISTRY)
 MODES: dict[str, tuple[str, ...]] = {name: f.modes for name, f in REGISTRY.items()}
 DEFAULT_MODES = {name: f.default_mode for name, f in REGISTRY.items()}
+
+
+def mode(framework: str, given: str = "") -> str:
+    """A mode as given, '' meaning the framework's default: the rule everything that reads a mode shares."""
+    return given or DEFAULT_MODES[framework]
+
+
 ALL_MODES = tuple(dict.fromkeys(m for modes in MODES.values() for m in modes))
 IMPORT_NAME = {name: f.module for name, f in REGISTRY.items()}
 INSTALL_HINT = {name: f.install_hint for name, f in REGISTRY.items()}

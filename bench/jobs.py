@@ -8,17 +8,13 @@ evaluators and parity workers are all jobs; the executors (`bench/executor.py`,
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.environment import REPO
+from bench import launch
 from bench.errors import BenchError
 
 DIR = "{dir}"  # in a job's arguments: its scratch directory
@@ -52,33 +48,21 @@ class JobResult:
     seconds: float = 0.0
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a worker or evaluator process: `bench` importable, unbuffered output, and
-    this process's pid, so that a worker exits when whoever started it is gone."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra or {})}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env["BENCH_ORCHESTRATOR_PID"] = str(os.getpid())
-    return env
-
-
 def run_job(job: Job, scratch: Path) -> JobResult:
     """Run `job` in `scratch` (an empty directory) here; its stdout is not kept."""
     for name, data in job.inputs.items():
         (scratch / name).parent.mkdir(parents=True, exist_ok=True)
         (scratch / name).write_bytes(data)
-    argv = [sys.executable, "-m", job.module, *(a.replace(DIR, str(scratch)) for a in job.args)]
+    args = ["-m", job.module, *(a.replace(DIR, str(scratch)) for a in job.args)]
     t0 = time.perf_counter()
     with open(scratch / "stderr.log", "w") as err:
-        cwd = scratch if job.in_scratch else None
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=child_env(job.env), cwd=cwd,
-                                start_new_session=True, preexec_fn=normal_priority)  # fmt: skip
+        proc = launch.start(args, stderr=err, env=job.env, cwd=scratch if job.in_scratch else None, renice=True)
         try:
-            proc.wait(timeout=job.timeout)
-            code: int | None = proc.returncode
+            code: int | None = launch.wait(proc, job.timeout)
         except subprocess.TimeoutExpired:
             code = None
         finally:
-            kill_group(proc)  # on a timeout, and on anything that interrupts us
+            launch.kill_group(proc)  # on a timeout, and on anything that interrupts us
     lines = [ln for ln in (scratch / "stderr.log").read_text(errors="replace").splitlines() if ln.strip()]
     files = {
         p.relative_to(scratch).as_posix(): p.read_bytes()
@@ -86,21 +70,6 @@ def run_job(job: Job, scratch: Path) -> JobResult:
         if p.is_file() and p.relative_to(scratch).as_posix() not in job.inputs
     }
     return JobResult(job.name, code, files, lines[-20:], socket.gethostname(), 1, time.perf_counter() - t0)
-
-
-def normal_priority() -> None:
-    """Undo an inherited niceness (Ray runs its task processes at nice 15): a run measured at low
-    priority would lose the CPU to every daemon on the node. Needs the privilege to raise priority;
-    without it the job keeps the niceness it inherited."""
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, 0)
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the job's process group (it runs in its own session) and reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def write_file(root: Path, relative: str, data: bytes) -> Path:

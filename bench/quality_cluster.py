@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import launch
 from bench.errors import BenchError
-from bench.fid.evaluator import CHILD
 from bench.jobs import Job, ok
 
 FID_TIMEOUT_S = 24 * 3600.0
@@ -27,7 +27,7 @@ FID_TIMEOUT_S = 24 * 3600.0
 def fid_job(name: str, request: dict, files: dict[str, bytes], gpu: bool) -> Job:
     request = {**request, "out": "result.json", "cache_dir": "cache"}
     inputs = {**files, "request.json": json.dumps(request).encode()}
-    return Job(name, CHILD, ("request.json",), inputs, FID_TIMEOUT_S, cpus=0, gpus=int(gpu),
+    return Job(name, launch.CHILDREN["fid"], ("request.json",), inputs, FID_TIMEOUT_S, cpus=0, gpus=int(gpu),
                in_scratch=True)  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def coverage_on_cluster(jobs: list[dict], session, log: Callable[[str], None]) -
 
     files = {f"samples-{i}.npz": Path(j["samples"]).read_bytes() for i, j in enumerate(jobs)}
     request = [{**j, "samples": f"samples-{i}.npz"} for i, j in enumerate(jobs)]
-    job = Job("coverage", "bench.metrics.evaluate", ("request.json", "--out", "result.json"),
+    job = Job("coverage", launch.CHILDREN["coverage"], ("request.json", "--out", "result.json"),
               {**files, "request.json": json.dumps(request).encode()}, FID_TIMEOUT_S, cpus=0,
               in_scratch=True)  # fmt: skip
     result = ok(session.run_jobs([job], log)[0], "the coverage job")

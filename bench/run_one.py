@@ -17,7 +17,6 @@ from bench import evals, resume
 from bench.data import check_image_shape, load_dataset
 from bench.environment import environment, gpu_precision_support
 from bench.flops import step_flops
-from bench.frameworks import DEFAULT_MODES
 from bench.grids import save_grid
 from bench.inputs import InputStream, fixed_noise, framework_seed, rngs, scale_images, to_uint8
 from bench.loop import LoopResult, train_loop
@@ -25,7 +24,8 @@ from bench.measure import MIB, current_rss_mb, peak_rss_mb, throughput_stats
 from bench.peak import peak_columns
 from bench.precision import get_precision, scaler_name
 from bench.spec import RunSpec, Variant
-from bench.variants import get_variant, objective, variant_arch
+from bench.validate import resolve
+from bench.variants import objective
 from bench.weights import arch_shapes, count_params, init_weights
 
 GRID_SAMPLES = 64
@@ -37,15 +37,11 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     seed = framework_seed(spec.seed)
     precision = get_precision(spec.precision)
     runtime.configure(spec.threads, spec.deterministic, seed, precision.tf32)
-    variant = get_variant(spec.variant)
-    arch = variant_arch(variant)
-    batch = spec.batch_size or variant.batch_size
-    fraction = variant.labeled_fraction if spec.labeled_fraction < 0 else spec.labeled_fraction
-    name, data_dir = spec.dataset or variant.dataset, spec.data_dir or None
-    ds = load_dataset(name, "train", data_dir, arch.image_shape[:2], fallback=data_dir is None)
+    run = resolve(spec)
+    variant, arch, mode = run.variant, run.arch, run.mode
+    ds = load_dataset(run.dataset, "train", run.data_dir, arch.image_shape[:2], fallback=run.data_dir is None)
     check_image_shape(ds, arch.image_shape, arch.name)
 
-    mode = spec.mode or DEFAULT_MODES[spec.framework]
     t0 = time.perf_counter()
     weights = init_weights(arch, rngs(spec.seed)["init"])
     trainer = train.Trainer(
@@ -53,7 +49,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
         loss_scaler=spec.loss_scaler,
     )  # fmt: skip
     build_s = time.perf_counter() - t0
-    stream = InputStream(ds.images, ds.labels, arch, variant, batch, spec.seed, fraction)
+    stream = InputStream(ds.images, ds.labels, arch, variant, run.batch_size, spec.seed, run.labeled_fraction)
     probe = runtime.compile_cache_probe()
     where = resume.folder()
     res = train_loop(
@@ -76,7 +72,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     save_samples(trainer, arch, variant, spec, workdir)
     shapes = arch_shapes(arch)
     row = {
-        **spec_columns(spec, variant, arch.name, batch, mode, fraction),
+        **run.columns(),
         "dataset": ds.name,
         "dataset_source": ds.source,
         "offline_default": bool(ds.offline_default),
@@ -112,7 +108,7 @@ def run(spec: RunSpec, workdir: Path, runtime, train, on_progress: Callable) -> 
     # The matmul peak runs last: its large matrices must not count in the run's memory figures.
     measure = getattr(runtime, "matmul_seconds", None)
     row.update(peak_columns(spec.framework, runtime.info(spec.device), spec.device, measure, spec.threads))
-    row.update(flop_columns(variant, arch, batch, row))
+    row.update(flop_columns(variant, arch, run.batch_size, row))
     return row
 
 
@@ -164,29 +160,6 @@ def precision_columns(trainer, res: LoopResult, spec: RunSpec) -> dict:
     return {"loss_scaler": scaler_name(spec.precision, spec.loss_scaler), **state, **skipped}
 
 
-def spec_columns(spec: RunSpec, variant: Variant, arch: str, batch: int, mode: str, fraction: float) -> dict:
-    return {
-        "suite": spec.suite,
-        "variant": spec.variant,
-        "framework": spec.framework,
-        "mode": mode or DEFAULT_MODES.get(spec.framework, ""),
-        "precision": spec.precision,
-        "arch": arch,
-        "objective": variant.objective,
-        "seed": spec.seed,
-        "repeat": spec.repeat,
-        "batch_size": batch,
-        "steps": spec.steps,
-        "warmup": spec.warmup,
-        "n_critic": variant.n_critic,
-        "device": spec.device,
-        "deterministic": spec.deterministic,
-        "jobs": spec.jobs,
-        "labeled_fraction": fraction,
-        "data_dir": spec.data_dir,
-    }
-
-
 def final_losses(res: LoopResult) -> dict[str, float]:
     """Mean losses over the last 10% of steps (at least one)."""
     if not res.steps:
@@ -214,7 +187,7 @@ def save_samples(trainer, arch, variant: Variant, spec: RunSpec, workdir: Path) 
 
 def test_accuracy(trainer, variant: Variant, arch, spec: RunSpec) -> float:
     """D's accuracy over the K real classes on the test split (ssgan)."""
-    name, data_dir = spec.dataset or variant.dataset, spec.data_dir or None
-    ds = load_dataset(name, "test", data_dir, arch.image_shape[:2], fallback=data_dir is None)
+    run = resolve(spec)
+    ds = load_dataset(run.dataset, "test", run.data_dir, arch.image_shape[:2], fallback=run.data_dir is None)
     logits = trainer.d_logits(scale_images(ds.images, arch.data_range))
     return float(np.mean(np.argmax(logits[:, :10], axis=1) == ds.labels))

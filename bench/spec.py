@@ -224,3 +224,50 @@ class RunSpec:
 
     def with_(self, **changes: Any) -> RunSpec:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """A run as it will be performed: the spec as the user gave it (its hash stays the run id) and every
+    "0 / '' / -1: the variant's own value" field filled in. Built by `bench.validate.resolve` only, which
+    checks the spec first; everything downstream reads these fields, not the spec's."""
+
+    spec: RunSpec
+    variant: Variant
+    arch: Arch
+    batch_size: int
+    dataset: str
+    data_dir: str | None  # None: the default places (the packaged copy, the cache)
+    labeled_fraction: float
+    mode: str
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    def columns(self) -> dict[str, Any]:
+        """The run's identity columns in every table: the one place both the worker and the orchestrator
+        take them from."""
+        s = self.spec
+        return {
+            "suite": s.suite,
+            "variant": s.variant,
+            "framework": s.framework,
+            "mode": self.mode,
+            "precision": s.precision,
+            "arch": self.arch.name,
+            "objective": self.variant.objective,
+            "seed": s.seed,
+            "repeat": s.repeat,
+            "batch_size": self.batch_size,
+            "steps": s.steps,
+            "warmup": s.warmup,
+            "n_critic": self.variant.n_critic,
+            "device": s.device,
+            "deterministic": s.deterministic,
+            "jobs": s.jobs,
+            "labeled_fraction": self.labeled_fraction,
+            "data_dir": s.data_dir,
+            "dataset": self.dataset,
+            "threads": s.threads,
+        }

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from bench.errors import BenchError, show
 from bench.executors import EXECUTORS
-from bench.frameworks import ALL_MODES, FRAMEWORKS, MODES
+from bench.frameworks import ALL_MODES, FRAMEWORKS, MODES, mode
 from bench.precision import LOSS_SCALERS, PRECISIONS
 from bench.precision import check_device as check_precision_device
 from bench.results import check_run_id
-from bench.spec import RunSpec
-from bench.variants import VARIANTS, variant_arch
+from bench.spec import ResolvedRun, RunSpec
+from bench.variants import VARIANTS, batch_size, variant_arch
 
 LIMITS: dict[str, tuple[int, int]] = {  # inclusive
     "steps": (1, 10**7),
@@ -187,6 +187,30 @@ def check_spec(spec: RunSpec) -> None:
     check_run_id(spec.run_id)
 
 
+def resolve(spec: RunSpec) -> ResolvedRun:
+    """The spec checked (`check_spec`) and its defaults filled in; the only builder of a ResolvedRun.
+
+    Cached per spec, so that planning, the executor and the ETA share one check and one resolution."""
+    key = repr(spec)  # a RunSpec holds a dict (`extra`), so it is not hashable itself
+    if key not in _RESOLVED:
+        check_spec(spec)
+        variant = VARIANTS[spec.variant]
+        _RESOLVED[key] = ResolvedRun(
+            spec=spec,
+            variant=variant,
+            arch=variant_arch(variant),
+            batch_size=batch_size(spec.variant, spec.batch_size),
+            dataset=spec.dataset or variant.dataset,
+            data_dir=spec.data_dir or None,
+            labeled_fraction=variant.labeled_fraction if spec.labeled_fraction < 0 else spec.labeled_fraction,
+            mode=mode(spec.framework, spec.mode),
+        )
+    return _RESOLVED[key]
+
+
+_RESOLVED: dict[str, ResolvedRun] = {}
+
+
 def gpu_count() -> int:
     """NVIDIA GPUs on this machine, without importing a framework (the driver's /proc entries, or nvidia-smi)."""
     if NVIDIA_GPUS.is_dir():
@@ -234,11 +258,10 @@ def check_data(specs: list[RunSpec]) -> None:
             raise BenchError(f"data directory {data_dir} does not exist or is not a directory")
     needs: dict[tuple[str, str], tuple[int, str]] = {}  # (dataset, data_dir) -> (largest batch, its variant)
     for s in specs:
-        variant = VARIANTS[s.variant]
-        key = (s.dataset or variant.dataset, s.data_dir)
-        batch = s.batch_size or variant.batch_size
-        if batch > needs.get(key, (0, ""))[0]:
-            needs[key] = (batch, s.variant)
+        run = resolve(s)
+        key = (run.dataset, s.data_dir)
+        if run.batch_size > needs.get(key, (0, ""))[0]:
+            needs[key] = (run.batch_size, s.variant)
     used: set[str] = set()
     for (name, data_dir), (batch, variant) in needs.items():
         if not dataset_available(name, data_dir or None, fallback=not data_dir)[0]:

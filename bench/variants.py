@@ -35,6 +35,11 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
+def batch_size(name: str, given: int = 0) -> int:
+    """A batch size as given, 0 meaning the variant's own: the rule everything that reads a batch size shares."""
+    return given or get_variant(name).batch_size
+
+
 def variant_arch(v: Variant) -> Arch:
     """The architecture instance a variant trains (D width, G label input, critic BN applied)."""
     n_classes = objective(v).n_classes if v.g_conditional else 0

@@ -280,19 +280,19 @@ def bare_jax(tr, images: np.ndarray, labels: np.ndarray, batch: int, norms: bool
 
 
 def worker(a: argparse.Namespace) -> dict:
-    from bench.frameworks import DEFAULT_MODES
+    from bench.frameworks import mode as mode_of
     from bench.inputs import InputStream, rngs
     from bench.loop import train_loop
-    from bench.variants import get_variant, variant_arch
+    from bench.variants import batch_size, get_variant, variant_arch
     from bench.weights import init_weights
 
-    framework, mode = a.worker, a.modes or DEFAULT_MODES[a.worker]
+    framework, mode = a.worker, mode_of(a.worker, a.modes)
     runtime = __import__(f"impls_{framework}.runtime", fromlist=["x"])
     train = __import__(f"impls_{framework}.train", fromlist=["x"])
     runtime.configure(a.threads, False, 0)
     v = get_variant(a.variants)
     arch = variant_arch(v)
-    batch = a.batch_size or v.batch_size
+    batch = batch_size(a.variants, a.batch_size)
     tr = train.Trainer(v, arch, init_weights(arch, rngs(0)["init"]), a.device, mode)
     images = synthetic_images(arch, max(2048, batch * v.n_critic))
     labels = np.arange(len(images), dtype=np.int64) % 10

@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.frameworks import DEFAULT_MODES, FRAMEWORKS  # noqa: E402
+from bench.frameworks import FRAMEWORKS  # noqa: E402
+from bench.frameworks import mode as mode_of  # noqa: E402
 from bench.inputs import InputStream, framework_seed, rngs  # noqa: E402
 from bench.spec import RunSpec  # noqa: E402
 from bench.variants import get_variant, variant_arch  # noqa: E402
@@ -46,7 +47,7 @@ def time_steps(a: argparse.Namespace) -> list[float]:
     runtime.configure(a.threads, False, framework_seed(0))
     v = get_variant(a.variant)
     arch = variant_arch(v)
-    mode = a.mode or DEFAULT_MODES[a.framework]
+    mode = mode_of(a.framework, a.mode)
     trainer = train.Trainer(v, arch, init_weights(arch, rngs(0)["init"]), a.device, mode, True, framework_seed(0))
     n = max(SYNTHETIC_IMAGES, a.batch * v.n_critic)
     images = np.random.default_rng(0).integers(0, 256, (n, *arch.image_shape), dtype=np.uint8)
@@ -70,7 +71,7 @@ def time_features(a: argparse.Namespace) -> list[float]:
     uint8 images per round: resize to 299, Inception-v3 pool3; exit code 3 when it is unavailable."""
     set_environment(RunSpec("fid", "torch", threads=a.threads, device=a.device))
     try:
-        from bench.fid.inception import FeatureExtractor
+        from bench.fid.extractor import FeatureExtractor
 
         extract = FeatureExtractor(device=a.device, batch_size=a.batch)
     except Exception as e:  # module or weights absent here: the benchmark is skipped, not failed

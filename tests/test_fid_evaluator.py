@@ -37,7 +37,7 @@ def test_child_failure_becomes_bench_error(tmp_path):
 
 def test_child_timeout():
     with pytest.raises(BenchError, match="timed out"):
-        _run_child([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5, echo=False)
+        _run_child(["-c", "import time; time.sleep(30)"], timeout=0.5, echo=False)
 
 
 def write_folder(path, n, seed, high=256):

@@ -31,17 +31,15 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from bench import launch
 from bench.errors import BenchError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHILD = "bench.fid.child"  # the module the child process runs
 RUNTIMES = ("torch", "onnxruntime", "openvino")  # bench.fid.runtimes builds them (in the child)
 DEFAULTS = {
     "device": "cpu",
@@ -69,7 +67,7 @@ def run_evaluator(request: dict, timeout: float | None, echo: bool = False) -> d
         request.setdefault("out", str(Path(tmp) / "result.json"))
         req_path = Path(tmp) / "request.json"
         req_path.write_text(json.dumps(request))
-        cmd = [sys.executable, "-m", CHILD, str(req_path)]
+        cmd = ["-m", launch.CHILDREN["fid"], str(req_path)]
         returncode, last_line = _run_child(cmd, timeout, echo)
         if returncode != 0:
             raise BenchError(f"FID evaluator failed (exit {returncode}): {last_line or 'no error message'}")
@@ -80,10 +78,8 @@ def run_evaluator(request: dict, timeout: float | None, echo: bool = False) -> d
 
 
 def _run_child(cmd: list[str], timeout: float | None, echo: bool) -> tuple[int, str]:
-    """Run cmd with `bench` importable; return (exit code, last non-empty stderr line)."""
-    paths = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    """Run `python CMD...`; return (exit code, last non-empty stderr line)."""
+    proc = launch.start(cmd, stderr=subprocess.PIPE, text=True)
     lines: collections.deque[str] = collections.deque(maxlen=50)
 
     def pump() -> None:
@@ -96,11 +92,11 @@ def _run_child(cmd: list[str], timeout: float | None, echo: bool) -> tuple[int, 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        proc.wait(timeout=timeout)
+        launch.wait(proc, timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
         raise BenchError(f"FID evaluator timed out after {timeout:g} s") from None
+    finally:
+        launch.kill_group(proc)  # on a timeout, and on anything that interrupts us
     reader.join(timeout=5)
     return proc.returncode, lines[-1] if lines else ""
 

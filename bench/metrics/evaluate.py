@@ -27,7 +27,6 @@ import functools
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,10 +34,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from bench import launch
 from bench.columns import COVERAGE
-from bench.data.paths import temp_name
 from bench.errors import BenchError
 from bench.fid.frechet import frechet_distance, stats
+from bench.files import temp_name
 from bench.metrics import coverage
 
 if TYPE_CHECKING:
@@ -158,8 +158,7 @@ def run_evaluator(jobs: list[dict], workdir: str | Path, timeout: float = 1800.0
     request, result = workdir / "evaluate_request.json", workdir / "evaluate_result.json"
     request.write_text(json.dumps(jobs, indent=1))
     result.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "bench.metrics.evaluate", str(request), "--out", str(result)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = launch.run(["-m", launch.CHILDREN["coverage"], str(request), "--out", str(result)], timeout)
     if proc.returncode != 0 or not result.exists():
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise BenchError(f"evaluator exited with code {proc.returncode}: {last}")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.frameworks import DEFAULT_MODES
-from bench.variants import VARIANTS
+from bench.variants import VARIANTS, batch_size
 
 LEVELS = ("L1", "L2", "L2e", "L3", "L4", "L5")
 LEVEL_NAMES = {
@@ -86,7 +86,7 @@ class Job:
 
     def batch_for(self, variant: str) -> int:
         """The batch size `variant` runs at."""
-        return self.batch_sizes.get(variant) or self.batch_size or VARIANTS[variant].batch_size
+        return batch_size(variant, self.batch_sizes.get(variant) or self.batch_size)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import launch
 from bench.parity.compare import FRAMEWORKS, Dump, load_dump
 from bench.parity.levels import Job
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def worker_command(fw: str, job_path: Path, outdir: Path) -> list[str]:
-    return [sys.executable, "-m", "bench.parity.worker", fw, str(job_path), str(outdir)]
+def worker_args(fw: str, job_path: Path, outdir: Path) -> list[str]:
+    return ["-m", launch.CHILDREN["parity"], fw, str(job_path), str(outdir)]
 
 
 def run_workers(
@@ -37,17 +35,18 @@ def run_workers(
         job.threads = max(1, (os.cpu_count() or 2) // len(frameworks))
     job_path = workdir / "job.json"
     job.write(job_path)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    }
     procs, outs = {}, {}
-    for fw in frameworks:
-        outs[fw] = workdir / fw
-        log = open(workdir / f"{fw}.log", "w")  # noqa: SIM115 - closed below, after the process ends
-        cmd = worker_command(fw, job_path, outs[fw])
-        procs[fw] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env), log)
-    _wait(procs, outs, job, timeout, on_progress)
+    try:
+        for fw in frameworks:
+            outs[fw] = workdir / fw
+            log = open(workdir / f"{fw}.log", "w")  # noqa: SIM115 - closed below, after the process ends
+            args = worker_args(fw, job_path, outs[fw])
+            procs[fw] = (launch.start(args, stdout=log, stderr=subprocess.STDOUT, cwd=launch.REPO), log)
+        _wait(procs, outs, job, timeout, on_progress)
+    finally:
+        for p, log in procs.values():
+            launch.kill_group(p)  # after a timeout, and on anything that interrupts us
+            log.close()
     return outs
 
 
@@ -97,13 +96,9 @@ def _wait(procs: dict, outs: dict[str, Path], job: Job, timeout: float, on_progr
             break
         if time.monotonic() > deadline:
             for fw in running:
-                procs[fw][0].kill()
                 on_progress(f"{fw} worker timed out after {timeout:.0f} s")
             break
         time.sleep(0.5)
-    for p, log in procs.values():
-        p.wait()
-        log.close()
 
 
 def collect(outs: dict[str, Path], variant: str, workdir: Path) -> dict[str, Dump | str]:
