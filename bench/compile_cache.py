@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.data.paths import cache_root
+from bench.files import cache_root
 from bench.frameworks import REGISTRY
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -24,3 +25,28 @@ def write_atomic(folder: Path, name: str, data: bytes) -> Path:
         f.write(data)
     os.replace(tmp, folder / name)
     return folder / name
+
+
+def cache_root() -> Path:
+    """`$BENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/gan-bench`, else `~/.cache/gan-bench` (read on every call)."""
+    if os.environ.get("BENCH_CACHE_DIR"):
+        return Path(os.environ["BENCH_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "gan-bench"
+
+
+def write_cache_json(path: Path, data: dict) -> None:
+    """Atomic JSON write into a cache; a cache that cannot be written only costs a re-measurement later."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_name(path)
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def temp_name(path: Path) -> Path:
+    """A sibling name unique to this process: write there, then `os.replace` into place atomically."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")

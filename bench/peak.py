@@ -27,8 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.data.paths import cache_root, write_cache_json
 from bench.environment import cpu_model
+from bench.files import cache_root, write_cache_json
 
 FMA_UNITS = 2  # per core: what current x86 server cores have (Linux does not tell; a few AVX-512 parts have 1)
 SIZE = {"cpu": 2048, "gpu": 4096}  # 2048 already saturates a few CPU cores and takes ~1 s there

@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fid import cache, inception, runtimes  # noqa: E402
 from bench.fid.evaluator import run_evaluator  # noqa: E402
-from bench.fid.inception import FeatureExtractor, fold_network, load_scripted  # noqa: E402
+from bench.fid.extractor import FeatureExtractor  # noqa: E402
+from bench.fid.inception import fold_network, load_scripted  # noqa: E402
 
 BASELINE = "fid-helper FidHelper, batch 1 (baseline)"
 TODAY = "PyTorch (folded, channels-last), batch 32"  # the evaluator's path before runtimes were added

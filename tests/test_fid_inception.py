@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from bench.fid import inception
-from bench.fid.inception import FeatureExtractor, load_scripted, resize_bilinear_tf1, to_network_input
+from bench.fid.extractor import FeatureExtractor
+from bench.fid.inception import load_scripted, resize_bilinear_tf1, to_network_input
 
 
 def images(n, size, seed=0):

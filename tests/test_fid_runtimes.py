@@ -9,8 +9,8 @@ import pytest
 from bench.errors import BenchError
 from bench.fid import runtimes
 from bench.fid.evaluator import fid_between, parse_request
+from bench.fid.extractor import FeatureExtractor
 from bench.fid.frechet import fid_from_features
-from bench.fid.inception import FeatureExtractor
 
 OTHERS = [r for r in runtimes.RUNTIMES[1:] if r in runtimes.installed()]
 

@@ -16,25 +16,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("bench", "impls_torch", "impls_tf", "impls_jax")
 STAGES = [  # bottom first: (stage, module prefixes)
-    ("base", ["bench", "bench.errors", "bench.files", "bench.frameworks", "bench.compile_cache"]),
+    ("base", ["bench", "bench.errors", "bench.files", "bench.frameworks", "bench.compile_cache", "bench.launch"]),
     ("the GAN as data", ["bench.spec", "bench.archs", "bench.variants", "bench.objectives", "bench.weights",
                          "bench.inputs", "bench.step", "bench.precision", "bench.flops", "bench.convert"]),
     ("implementations", ["impls_torch", "impls_tf", "impls_jax"]),
     ("results and data", ["bench.results", "bench.columns", "bench.schema", "bench.lock", "bench.data"]),
+    ("the machine", ["bench.environment", "bench.peak"]),  # what this host is and can do: recorded and planned with
     ("planning", ["bench.suites", "bench.validate", "bench.eta", "bench.executors"]),
     ("worker", ["bench.worker", "bench.run_one", "bench.loop", "bench.checkpoint", "bench.resume", "bench.evals",
-                "bench.peak", "bench.environment", "bench.measure", "bench.grids"]),
+                "bench.measure", "bench.grids"]),
     ("execution and evaluation", ["bench.executor", "bench.executor_ray", "bench.jobs", "bench.quality",
                                   "bench.quality_cluster", "bench.fid", "bench.metrics"]),
     ("views", ["bench.report", "bench.compare", "bench.parity"]),
     ("command line", ["bench.cli", "bench.__main__"]),
 ]  # fmt: skip
 KNOWN_CIRCLES = [  # each: the modules of one strongly connected component, sorted
-    ["bench.fid.inception", "bench.fid.runtimes"],  # FeatureExtractor builds a runner; runners use the network
 ]
 KNOWN_UPWARD = [  # (importer, imported) against the order of stages
-    ("bench.compile_cache", "bench.data.paths"),  # base -> results and data
-    ("bench.eta", "bench.peak"),  # planning -> worker
 ]
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from bench.data import cifar, idx
 from bench.data.dataset import log_stderr
-from bench.data.paths import dataset_cache_dir, temp_name
+from bench.data.paths import dataset_cache_dir
 from bench.errors import DataError
+from bench.files import temp_name
 
 TIMEOUT_S = 10.0
 PROGRESS_MIN_BYTES = 5 * 2**20  # report progress only for files at least this big

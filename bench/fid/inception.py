@@ -29,7 +29,6 @@ to torch-fidelity's own extractor, which resizes internally.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -225,63 +224,3 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BenchError(f"device {device!r} requested but torch {torch.__version__} sees no CUDA device")
     return dev
-
-
-class FeatureExtractor:
-    """uint8 (N, H, W, C) images in, float32 (N, 2048) pool3 features out, in batches.
-
-    optimize=False runs the TorchScript network exactly as shipped (NCHW, no folding): the
-    reference that tests and the benchmark compare the optimised path with. runtime "onnxruntime"
-    or "openvino" runs the optimised network there instead (bench/fid/runtimes.py).
-    """
-
-    def __init__(
-        self,
-        name: str = EXTRACTORS[0],
-        device: str = "cpu",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        optimize: bool = True,
-        runtime: str = "torch",
-    ):
-        if name not in EXTRACTORS:
-            raise BenchError(f"unknown extractor {name!r}; choose from {', '.join(EXTRACTORS)}")
-        if batch_size < 1:
-            raise BenchError(f"batch size must be >= 1, got {batch_size}")
-        self.name, self.device, self.batch_size = name, resolve_device(device), batch_size
-        set_deterministic(self.device)
-        self.memory_format = torch.contiguous_format
-        self.runtime, self.runner = runtime, None
-        if runtime != "torch" and (name != EXTRACTORS[0] or not optimize):
-            raise BenchError(f"FID runtime {runtime!r} runs only the optimised {EXTRACTORS[0]} network")
-        if name == "torch-fidelity":
-            self.net = load_torch_fidelity(self.device)
-        elif runtime != "torch":
-            from bench.fid.runtimes import make_runner
-
-            self.runner = make_runner(runtime, self.device)
-        elif optimize:
-            self.net = optimise(fold_network(load_scripted()), self.device)
-            self.memory_format = torch.channels_last
-        else:
-            self.net = load_scripted(self.device)
-
-    def __call__(self, images: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """(N, 2048) features; `progress(done, total)` is called after every batch."""
-        out = np.empty((len(images), FEATURE_DIM), np.float32)
-        with torch.inference_mode():
-            for i in range(0, len(images), self.batch_size):
-                x = self.prepare(images[i : i + self.batch_size])
-                feats = self.runner(x.numpy()) if self.runner else self.net(x).float().cpu().numpy()
-                out[i : i + len(x)] = feats.reshape(len(x), FEATURE_DIM)
-                if progress is not None:
-                    progress(i + len(x), len(images))
-        return out
-
-    def prepare(self, batch: np.ndarray) -> torch.Tensor:
-        """The network's input for a uint8 NHWC batch (torch-fidelity takes uint8 NCHW and resizes itself)."""
-        if self.name == "torch-fidelity":
-            x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device).permute(0, 3, 1, 2)
-            return (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x).contiguous()
-        if self.runner is not None:
-            return to_network_input(batch, self.device).contiguous()
-        return to_network_input(batch, self.device).contiguous(memory_format=self.memory_format)

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.data.paths import cache_root, temp_name, write_cache_json
 from bench.environment import cpu_model
 from bench.errors import BenchError
 from bench.fid import inception
 from bench.fid.evaluator import RUNTIMES
+from bench.files import cache_root, temp_name, write_cache_json
 
 PACKAGES = {"torch": "torch", "onnxruntime": "onnxruntime", "openvino": "openvino"}
 TOLERANCE = 1e-5  # max |features - TorchScript reference| / max |reference|

@@ -41,8 +41,7 @@ from torch import nn
 
 from bench.data import Dataset, load_dataset
 from bench.data.dataset import log_stderr
-from bench.data.paths import cache_root, temp_name
-from bench.files import sha256_file
+from bench.files import cache_root, sha256_file, temp_name
 
 ARCH_VERSION = 1  # bump when Classifier or the training recipe changes: old cache entries stop matching
 IMAGE_SHAPE = (28, 28, 1)
