@@ -34,7 +34,8 @@ def storage_dir() -> Path:
 
 
 def pytest_args(action: str, threshold: str, storage: Path) -> list[str]:
-    common = ["-p", "no:cacheprovider", "--benchmark-only", f"--benchmark-storage=file://{storage}",
+    # -n 0: timed alone, with no test workers beside (the test run's addopts start two)
+    common = ["-p", "no:cacheprovider", "-n", "0", "--benchmark-only", f"--benchmark-storage=file://{storage}",
               "--benchmark-columns=min,median,max,iqr,rounds", "--benchmark-sort=name", "--timeout=3600"]  # fmt: skip
     if action == "save":
         return [*common, "--benchmark-save=baseline"]

@@ -21,14 +21,14 @@ FAST = ["--frameworks", "torch", "--steps", "2", "--warmup", "1", "--fid-samples
 def test_crash_and_hang_are_recorded_and_the_suite_goes_on(tmp_path):
     env = {"BENCH_TEST_CRASH": "dcgan", "BENCH_TEST_HANG": "lsgan"}
     p = run_cli(
-        "run", "--variants", "dcgan,lsgan,gan", "--timeout", "20", "--results-dir", str(tmp_path), *FAST, env=env
-    )
+        "run", "--variants", "dcgan,lsgan,gan", "--timeout", "60", "--results-dir", str(tmp_path), *FAST, env=env
+    )  # 60 s: the hang is cut there; the healthy gan run (~10 s on a quiet 2-core host) fits it on a busy one
     assert p.returncode == 1, p.stderr
     runs, _ = load(tmp_path)
     status = dict(zip(runs["variant"], runs["status"], strict=True))
     assert status == {"dcgan": "failed", "lsgan": "timeout", "gan": "ok"}
     reasons = dict(zip(runs["variant"], runs["reason"], strict=True))
-    assert "exited with code 3" in reasons["dcgan"] and "within 20 s" in reasons["lsgan"]
+    assert "exited with code 3" in reasons["dcgan"] and "within 60 s" in reasons["lsgan"]
     assert "failed dcgan torch" in p.stdout and "timeout lsgan torch" in p.stdout
 
 
