@@ -9,17 +9,21 @@ bit-flipped file no longer matches its name. It holds
   weights/<name>  G's and D's weights in the canonical layout (bench/weights.py), for reading
   loop/...        the step rows and timed intervals so far
   meta            JSON: step, interval, the data order position and the noise generators' states,
-                  the steps it was resumed from, the loop's timings
-The last KEEP checkpoints are kept. `latest` returns the newest one that verifies, naming each one
-it had to pass over in one warning line.
+                  the steps it was resumed from, the loop's timings, the run's spec, and its
+                  provenance (seed and the sha256 of the data it trains on)
+The last KEEP checkpoints are kept. `latest` returns the newest one that verifies (its checksum, its
+array headers against its bytes, then what the caller checks: `bench.resume.belongs`), naming each
+one it had to pass over in one warning line.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,23 +90,54 @@ def checkpoints(folder: Path) -> list[Path]:
 
 
 def read(path: Path) -> Checkpoint:
-    """One checkpoint; ValueError when its bytes do not match the checksum in its name or do not parse."""
+    """One checkpoint; ValueError when its bytes do not match the checksum in its name, or when it is not an
+    archive of plain arrays whose headers agree with the bytes stored (checked before anything is allocated)."""
     m = NAME.fullmatch(path.name)
     if m is None or sha256_file(path)[:16] != m.group(2):
         raise ValueError("its checksum does not match (truncated or corrupted)")
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    meta = json.loads(str(arrays.pop("meta")))
+    try:
+        check_members(path)
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (zipfile.BadZipFile, KeyError, EOFError, json.JSONDecodeError) as e:
+        raise ValueError(f"it is not a checkpoint archive ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError("its meta record is not a JSON object")
     return Checkpoint(int(m.group(1)), arrays, meta, path)
 
 
-def latest(folder: Path, warn: Callable[[str], None]) -> Checkpoint | None:
-    """The newest checkpoint that verifies and reads, or None (start at step 0)."""
+def check_members(path: Path) -> None:
+    """Every member a stored .npy of a plain dtype whose header claims no more bytes than the member holds:
+    a crafted header (10^13 values) is refused here instead of allocating what it claims."""
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if not info.filename.endswith(".npy") or info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"it holds {info.filename!r}, not a stored array")
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = header(f)
+                if dtype.hasobject:
+                    raise ValueError(f"its {info.filename} holds Python objects")
+                if math.prod(shape) * dtype.itemsize > info.file_size - f.tell():
+                    raise ValueError(f"its {info.filename} claims more values than it holds")
+
+
+def latest(
+    folder: Path, warn: Callable[[str], None], verify: Callable[[Checkpoint], None] = lambda c: None
+) -> Checkpoint | None:
+    """The newest checkpoint that reads and that `verify` accepts (it raises ValueError with the reason),
+    or None (start at step 0); each one passed over is named in one warning line."""
     paths = checkpoints(folder)
     for i, path in enumerate(paths):
         try:
-            return read(path)
-        except (OSError, ValueError, KeyError) as e:
+            ckpt = read(path)
+            verify(ckpt)
+            return ckpt
+        except (OSError, ValueError, KeyError, TypeError) as e:
             older = "the one before" if i + 1 < len(paths) else "step 0"
             warn(f"warning: checkpoint {path} is unusable ({e}); resuming from {older}")
     return None

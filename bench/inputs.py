@@ -7,6 +7,7 @@ initial weights, same batches in the same order, same noise.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,19 @@ class InputStream:
         self.order = np.empty(0, np.int64)
         self.pos = 0
         self.epoch = 0
+        self._source = (images, labels)  # for `digest`, computed only when a checkpoint asks
+        self._digest = ""
+
+    def digest(self) -> str:
+        """sha256 of the images, labels and labelled mask this stream draws from: a checkpoint records it,
+        and a resume refuses a checkpoint trained on other data under the same run id."""
+        if not self._digest:
+            h = hashlib.sha256()
+            for a in (*self._source, self.labeled):
+                h.update(str((a.dtype.str, a.shape)).encode())
+                h.update(np.ascontiguousarray(a).data)
+            self._digest = h.hexdigest()
+        return self._digest
 
     def _indices(self) -> np.ndarray:
         if self.pos + self.batch > len(self.order):  # new epoch; the incomplete tail is dropped
@@ -99,6 +113,29 @@ class InputStream:
         """(JSON-able position and generator states, the epoch's data order): what a checkpoint keeps."""
         gens = {"data": self.data_rng.bit_generator.state, "noise": self.noise_rng.bit_generator.state}
         return {**gens, "pos": self.pos, "epoch": self.epoch}, self.order.copy()
+
+    def check_state(self, state: object, order: np.ndarray | None) -> None:
+        """ValueError unless `state` and `order` (from a checkpoint) can be this stream's: the same generators
+        seeded from the same seed (a PCG64's increment is fixed by its seed and never changes while drawing),
+        a position inside an order over exactly these images."""
+        if not isinstance(state, dict) or order is None:
+            raise ValueError("it holds no data order")
+        for name, rng in (("data", self.data_rng), ("noise", self.noise_rng)):
+            mine, theirs = rng.bit_generator.state, state.get(name)
+            same = isinstance(theirs, dict) and theirs.get("bit_generator") == mine["bit_generator"]
+            if (
+                not same
+                or not isinstance(theirs.get("state"), dict)
+                or theirs["state"].get("inc") != mine["state"]["inc"]
+            ):
+                raise ValueError(f"its {name} generator was not seeded as this run's")
+        n = len(self.x_all)
+        if order.ndim != 1 or order.dtype.kind not in "iu" or len(order) not in (0, n):
+            raise ValueError("its data order is not one over this dataset")
+        if len(order) and not np.array_equal(np.sort(order), np.arange(n)):
+            raise ValueError("its data order is not a permutation of this dataset")
+        if not isinstance(state.get("pos"), int) or not 0 <= state["pos"] <= len(order):
+            raise ValueError("its data position is outside its order")
 
     def restore(self, state: dict, order: np.ndarray) -> None:
         self.data_rng.bit_generator.state = state["data"]

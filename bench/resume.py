@@ -42,13 +42,12 @@ def folder() -> Path | None:
 
 
 def resume(where: Path | None, spec: RunSpec, trainer, stream: InputStream, warn: Callable) -> LoopResult | None:
-    """The loop state to continue from, with trainer and stream restored; None: start at step 0."""
-    ckpt = checkpoint.latest(where, warn) if where else None
+    """The loop state to continue from, with trainer and stream restored; None: start at step 0.
+
+    A checkpoint is used only once it proves it belongs to this run (`belongs`); one that does not is passed
+    over with a warning, for the one before it, then step 0."""
+    ckpt = checkpoint.latest(where, warn, lambda c: belongs(c, spec, trainer, stream)) if where else None
     if ckpt is None:
-        return None
-    owner = ckpt.meta.get("run_id")
-    if owner not in (spec.run_id, os.environ.get(CONTINUES)):
-        warn(f"warning: checkpoint {ckpt.path} belongs to run {owner}; starting at step 0")
         return None
     trainer.restore_state(ckpt.group("fw"))
     stream.restore(ckpt.meta["stream"], ckpt.arrays["stream/order"])
@@ -56,9 +55,43 @@ def resume(where: Path | None, spec: RunSpec, trainer, stream: InputStream, warn
     for name in LOOP_FIELDS:
         setattr(res, name, type(getattr(res, name))(ckpt.meta["loop"].get(name, getattr(res, name))))
     res.resumed_from = list(ckpt.meta["loop"]["resumed_from"])
-    if owner != spec.run_id:
-        res.continued_from = owner
+    if ckpt.meta["run_id"] != spec.run_id:
+        res.continued_from = ckpt.meta["run_id"]
     return res
+
+
+def provenance(spec: RunSpec, stream: InputStream) -> dict:
+    """What decides a run's trajectory beyond its id: the seed, and the data it trains on (the dataset a
+    run resolves to can change under the same id: the offline fallback, or new files in the data directory)."""
+    return {"seed": spec.seed, "data": stream.digest()}
+
+
+def belongs(ckpt: checkpoint.Checkpoint, spec: RunSpec, trainer, stream: InputStream) -> None:
+    """ValueError (the reason) unless `ckpt` was written by this run (or the run it continues) from this
+    seed and data, and holds every array this trainer and stream restore, with their shapes and dtypes."""
+    meta = ckpt.meta
+    if meta.get("run_id") not in (spec.run_id, os.environ.get(CONTINUES)):
+        raise ValueError(f"it belongs to run {meta.get('run_id')}")
+    if "provenance" not in meta:
+        raise ValueError("it records no seed and data checksum (written before checkpoints did)")
+    theirs, mine = meta["provenance"], provenance(spec, stream)
+    if not isinstance(theirs, dict) or theirs.get("seed") != mine["seed"]:
+        raise ValueError(
+            f"it was written from another seed ({theirs.get('seed') if isinstance(theirs, dict) else '?'})"
+        )
+    if theirs.get("data") != mine["data"]:
+        raise ValueError("it was trained on other data (the dataset behind this run changed since)")
+    expected = {f"fw/{k}": v for k, v in trainer.checkpoint_state().items()}
+    expected |= {f"weights/{k}": v for k, v in trainer.export_weights().items()}
+    for key, want in expected.items():
+        got = ckpt.arrays.get(key)
+        if got is None or got.shape != np.shape(want) or got.dtype != np.asarray(want).dtype:
+            raise ValueError(f"its {key} is missing or of another shape or type")
+    stream.check_state(meta.get("stream"), ckpt.arrays.get("stream/order"))
+    if not isinstance(meta.get("loop"), dict) or not isinstance(meta["loop"].get("resumed_from"), list):
+        raise ValueError("its loop record is incomplete")
+    if any(len(v) != ckpt.step for v in ckpt.group("steps").values()) or ckpt.meta.get("step") != ckpt.step:
+        raise ValueError("its step records do not match its step")
 
 
 def records(columns: dict[str, np.ndarray]) -> list[dict]:
@@ -104,4 +137,5 @@ def contents(res: LoopResult, spec: RunSpec, trainer, stream: InputStream) -> tu
     arrays |= {f"weights/{k}": v for k, v in trainer.export_weights().items()}
     arrays |= {"stream/order": order, **columns(res.steps, "steps"), **columns(res.intervals, "intervals")}
     loop = {name: getattr(res, name) for name in LOOP_FIELDS} | {"resumed_from": res.resumed_from}
-    return arrays, {"run_id": spec.run_id, "step": len(res.steps), "stream": state, "loop": loop}
+    meta = {"run_id": spec.run_id, "step": len(res.steps), "stream": state, "loop": loop}
+    return arrays, meta | {"spec": spec.to_dict(), "provenance": provenance(spec, stream)}
