@@ -20,6 +20,7 @@ from bench.precision import LOSS_SCALERS, PRECISIONS
 from bench.spec import RunSpec
 from bench.suites import BUILTIN, GPU_FID_SAMPLES, GPU_PRECISIONS, Suite, expand, get_suite, load_suite_file, override
 from bench.validate import (
+    check_cache_dir,
     check_data,
     check_dataset_shape,
     check_device,
@@ -119,6 +120,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite, specs = plan(args)
     results_dir = Path(args.results_dir)
     check_results_dir(results_dir)
+    check_cache_dir()
+    if any(s.fid_samples for s in specs):
+        from bench.fid.evaluator import forced_runtime
+
+        forced_runtime()  # a bad BENCH_FID_RUNTIME would otherwise leave every FID NaN after training
     check_data(specs)
     from bench.lock import results_lock
 

@@ -133,6 +133,7 @@ def check_suite(suite) -> None:
         integer(what, getattr(suite, what))
     if suite.eval_every and not suite.fid_samples:
         raise BenchError("eval_every scores generated samples along training: it needs fid_samples above 0")
+    check_fid_samples(suite.fid_samples)
     seconds("timeout", suite.timeout)
     names("executor", [suite.executor], EXECUTORS)  # registry: bench/executors.py
     for dataset in filter(None, suite.datasets):
@@ -169,6 +170,7 @@ def check_spec(spec: RunSpec) -> None:
         integer(what, value)
     if spec.eval_every and not spec.fid_samples:
         raise BenchError("eval_every scores generated samples along training: it needs fid_samples above 0")
+    check_fid_samples(spec.fid_samples)
     if spec.batch_size != 0:
         integer("batch size", spec.batch_size)
     seconds("timeout", spec.timeout)
@@ -279,6 +281,34 @@ def check_data(specs: list[RunSpec]) -> None:
     for data_dir in sorted({s.data_dir for s in specs if s.data_dir} - used):
         wanted = ", ".join(sorted({name for name, d in needs if d == data_dir}))
         raise BenchError(f"data directory {data_dir} holds none of the datasets these runs use ({wanted})")
+
+
+MIN_FID_SAMPLES = 2  # FID's covariance and KID's unbiased estimate need two images a side (bench/fid/frechet.py)
+
+
+def check_fid_samples(n: int) -> None:
+    """0 (no FID) or enough images for the evaluator to compute FID and KID at all."""
+    if 0 < n < MIN_FID_SAMPLES:
+        raise BenchError(f"fid_samples must be 0 (no FID) or at least {MIN_FID_SAMPLES}: got {n}")
+
+
+def check_cache_dir() -> None:
+    """The user cache (datasets, compile caches, FID references) is a writable directory or can be made
+    one: found here, not inside every worker after the suite started."""
+    import tempfile
+
+    from bench.files import cache_root
+
+    root = cache_root()
+    what = f"cache directory {root} (BENCH_CACHE_DIR, else XDG_CACHE_HOME/gan-bench, else ~/.cache/gan-bench)"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except FileExistsError:
+        raise BenchError(f"{what} is not a directory") from None
+    except OSError as e:
+        raise BenchError(f"cannot write to {what}: {e.strerror or e}") from None
 
 
 def probe_writable(results_dir: Path) -> None:

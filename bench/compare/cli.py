@@ -64,6 +64,17 @@ def main_compare(argv: list[str]) -> int:
         return int(e.code or 0)
 
 
+def check_out(out: Path, *results_dirs: Path) -> None:
+    """The comparison directory may not lie inside a results directory's tables: every later load of
+    that results directory would read (and warn about) the comparison's files."""
+    from bench.validate import RESULT_DIRS
+
+    for d in results_dirs:
+        for table in RESULT_DIRS:
+            if out.resolve().is_relative_to((d / table).resolve()):
+                raise BenchError(f"the comparison directory {out} lies inside {d / table}; choose another --out")
+
+
 def run(args: argparse.Namespace) -> int:
     from bench.compare import page
     from bench.compare.pairs import pair_runs
@@ -75,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("reports") / f"compare-{name(a_dir)}-vs-{name(b_dir)}"
     if out.resolve() in (a_dir.resolve(), b_dir.resolve()):
         raise BenchError(f"the comparison directory {out} must differ from the results directories")
+    check_out(out, a_dir, b_dir)
     a, b = load_report_data(a_dir), load_report_data(b_dir)  # missing, empty or unreadable: one error line
     pairs, only_a, only_b = pair_runs(a.runs, b.runs, args.across)
     if not pairs:

@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.fid import cache
-from bench.fid.evaluator import DEFAULTS, RUNTIMES, parse_request
+from bench.fid.evaluator import DEFAULTS, forced_runtime, parse_request
 from bench.fid.frechet import fid_from_features, kid
 from bench.fid.images import load_image_set
 from bench.files import temp_name
@@ -118,9 +118,7 @@ def pick_runtime(req: dict, log: Callable[[str], None]) -> tuple[str, dict]:
     """The request's runtime, or for "auto" the measured choice for this machine (torch for torch-fidelity)."""
     if req["runtime"] != "auto":
         return req["runtime"], {}
-    forced = os.environ.get("BENCH_FID_RUNTIME", "auto")
-    if forced not in ("auto", *RUNTIMES):
-        raise BenchError(f"BENCH_FID_RUNTIME={forced!r} is not a runtime; choose from auto, {', '.join(RUNTIMES)}")
+    forced = forced_runtime()
     if req["extractor"] != DEFAULTS["extractor"] or req["device"] != "cpu":
         return "torch", {}  # torch-fidelity and GPUs have the PyTorch path only; the override is for CPUs
     if forced != "auto":

