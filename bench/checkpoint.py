@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.files import sha256_file, write_atomic
+from bench.files import FILE_MODE, sha256_file, write_atomic
 
 KEEP = 2
 NAME = re.compile(r"ckpt-(\d{8})-([0-9a-f]{16})\.npz")
@@ -56,6 +56,7 @@ def save(folder: Path, step: int, arrays: dict[str, np.ndarray], meta: dict, bef
         raise TypeError(f"checkpoint arrays must be plain numbers or text, not objects: {objects[:3]}")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".tmp", dir=folder)
+    os.fchmod(fd, FILE_MODE)  # result files follow the umask, as the tables do
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)

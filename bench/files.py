@@ -9,6 +9,15 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 hid results from a shared group
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -21,6 +30,7 @@ def write_atomic(folder: Path, name: str, data: bytes) -> Path:
     """`folder/name` holding `data`, appearing by one rename (a reader never sees half of it)."""
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.fchmod(fd, FILE_MODE)  # result files follow the umask, as the tables do
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, folder / name)

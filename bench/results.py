@@ -48,6 +48,7 @@ import pandas as pd
 
 from bench.columns import RUN_COLUMNS  # noqa: F401  (importable from here, as before)
 from bench.errors import BenchError, show
+from bench.files import FILE_MODE
 
 SAFE_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # run ids become file names
 
@@ -63,13 +64,6 @@ TABLES = ("runs", "steps", "intervals", "metrics", "evals")
 FINISHED = ("ok", "diverged", "skipped")
 
 
-def _umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 hid results from a shared group
 # Columns a file must have to belong to a table (a foreign or truncated file is skipped, not fatal).
 REQUIRED = {
     "runs": ("run_id", "variant", "framework", "status"),

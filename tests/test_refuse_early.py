@@ -67,3 +67,33 @@ def test_the_checks_pass_a_good_cache_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(cache))
     check_cache_dir()
     assert cache.is_dir() and not list(cache.iterdir())
+
+
+def test_every_result_file_follows_the_umask_checkpoints_and_sample_sets_included(tmp_path, mnist_dir):
+    """Under umask 022 every file a run leaves (tables, checkpoints, grid) is 0644 as open() would make it;
+    mkstemp's 0600 used to hide checkpoints and sample sets from a shared group. Sample sets along training
+    are written by `bench.files.write_atomic`, checked here directly (scoring them would need FID)."""
+    import os
+    import subprocess
+    import sys
+
+    from bench.evals import save_set
+
+    results = tmp_path / "r"
+    argv = [sys.executable, "-m", "bench", *RUN, "--steps", "4", "--checkpoint-every", "2",
+            "--data-dir", str(mnist_dir), "--results-dir", str(results)]  # fmt: skip
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=540,
+                          preexec_fn=lambda: os.umask(0o022))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    files = [p for p in results.rglob("*") if p.is_file() and ".lock" not in p.name]
+    assert {"runs", "steps", "checkpoints", "grids"} <= {p.relative_to(results).parts[0] for p in files}
+    modes = {p.relative_to(results).as_posix(): oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {"0o644"}, modes
+    old = os.umask(0o022)
+    try:
+        import numpy as np
+
+        path = save_set(tmp_path / "sets", 4, np.zeros((2, 28, 28, 1), np.uint8), np.zeros(2, np.int64))
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~old)
