@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, Parser
 from bench.executors import EXTRA, executor_module
 from bench.frameworks import FRAMEWORKS, INSTALL_HINT, MODES, REGISTRY, drop_missing_optional, installed
 from bench.precision import LOSS_SCALERS, PRECISIONS
@@ -37,11 +37,6 @@ DELEGATED = {  # commands whose arguments their own module parses: (module, func
     "fid": ("bench.fid.cli", "main_fid", "FID and KID between two image sets (folders, .npz or .npy)"),
     "compare": ("bench.compare.cli", "main_compare", "two results directories side by side: B against A"),
 }
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
-        raise BenchError(message)
 
 
 LABELS = ", ".join(f.label for f in REGISTRY.values())

@@ -1,5 +1,9 @@
 """One exception type for every user-facing error: the CLI prints its message on one line, exit 2."""
 
+from __future__ import annotations
+
+import argparse
+
 
 class BenchError(Exception):
     """A problem the user can fix (bad input, missing or corrupt data, framework not installed)."""
@@ -18,3 +22,11 @@ def oneline(text: str, width: int = 80) -> str:
     """Text made printable on one line (other characters escaped) and cut to `width`."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class Parser(argparse.ArgumentParser):
+    """Every command's argument parser: a bad argument is a BenchError (one `error:` line, exit 2), not
+    argparse's usage text followed by the message."""
+
+    def error(self, message: str) -> None:
+        raise BenchError(message)

@@ -23,6 +23,8 @@ from tests.conftest import run_cli
         (["run", "--variants", "dcgan-cifar", "--dataset", "mnist"], "dataset mnist has 28x28x1 images but variant"),
         (["run", "--variants", "gan", "--dataset", "cifar10"], "needs 28x28x1"),
         (["run", "--labeled-fraction", "1.5"], "labeled fraction must be in [0, 1]"),
+        (["fid", "a"], "the following arguments are required: B"),  # was the whole usage text, then the error
+        (["fid", "a", "b", "--runtime", "tpu"], "invalid choice: 'tpu'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):

@@ -10,12 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise BenchError(message)
+from bench.errors import BenchError, Parser
 
 
 def threshold(text: str) -> float:

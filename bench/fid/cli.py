@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from bench.errors import BenchError
+from bench.errors import BenchError, Parser
 from bench.fid.evaluator import RUNTIMES, fid_between
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    p = Parser(
         prog="python -m bench fid",
         description="FID and KID between image sets A (reference; its statistics are cached) and B. "
         "Each is a folder of PNG/JPEG files, an .npz or an .npy of uint8 or float images.",
@@ -39,8 +38,11 @@ def main_fid(argv: list[str]) -> int:
     """Parse argv, run the evaluator, print FID / KID / counts; `error: ...` and 2 on a BenchError."""
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as e:  # argparse has printed usage and its message
+    except SystemExit as e:  # --help
         return int(e.code or 0)
+    except BenchError as e:
+        print(f"error: {e}".splitlines()[0], file=sys.stderr)
+        return 2
     try:
         if args.max_images is not None and args.max_images < 2:
             raise BenchError(f"--max-images must be at least 2, got {args.max_images}")

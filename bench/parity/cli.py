@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data import dataset_available
-from bench.errors import BenchError
+from bench.errors import BenchError, Parser
 from bench.frameworks import FRAMEWORKS, REFERENCE, drop_missing_optional
 from bench.parity.compare import Row, compare_variant
 from bench.parity.levels import LEVELS, Job
@@ -26,11 +26,6 @@ from bench.variants import VARIANTS
 
 TABLE = Path("parity") / "parity.parquet"
 NOTES = ("float32 is over", "looser check")  # detail parts the summary repeats for rows that pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse would print the usage too)
-        raise BenchError(message)
 
 
 def build_parser() -> Parser:

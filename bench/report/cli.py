@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise BenchError(message)
+from bench.errors import BenchError, Parser
 
 
 def build_parser() -> Parser:
