@@ -244,3 +244,20 @@ def test_the_precision_section_compares_each_precision_with_fp32(tmp_path):
     assert "bf16" in speed  # the cross-framework tables hold the bf16 case apart from fp32
     result = browser.check_page(out / "index.html", tmp_path / "page.png")
     assert result.broken_images == [] and result.errors == []
+
+
+def test_markup_from_input_is_escaped_in_the_markdown_as_in_the_html(tmp_path):
+    """A suite name and a failure reason holding HTML reach report.md as text, not markup (the HTML
+    report escaped them already; Markdown viewers render raw HTML)."""
+    results = build_results(tmp_path / "results")
+    script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(2)>"
+    for f in (results / "runs").glob("*.parquet"):
+        df = pd.read_parquet(f)
+        df["suite"] = script
+        df.loc[df["status"] == "failed", "reason"] = img
+        df.to_parquet(f, index=False)
+    out = build_report(results, tmp_path / "out")
+    md, page = (out / "report.md").read_text(), (out / "index.html").read_text()
+    assert "&lt;script&gt;" in md and "<script>" not in md, [ln for ln in md.splitlines() if "script" in ln][:3]
+    assert "&lt;img src=x" in md and "<img src=x" not in md
+    assert "<script>alert" not in page and "<img src=x" not in page
