@@ -46,7 +46,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.columns import RUN_COLUMNS  # noqa: F401  (importable from here, as before)
+from bench.columns import COLUMNS, RUN_COLUMNS  # noqa: F401  (RUN_COLUMNS importable from here, as before)
 from bench.errors import BenchError, show
 from bench.files import FILE_MODE
 
@@ -122,7 +122,25 @@ def read_table_file(path: Path, table: str, warn: Callable[[str], None] = warn_s
         return _skip(path, "holds a run_id that is not a valid run id", warn)
     if table in REQUIRED and not (df["run_id"] == path.stem).all():
         return _skip(path, f"its rows belong to another run than {path.stem}", warn)
+    if wrong := wrong_type(df, table):
+        return _skip(path, wrong, warn)
     return df
+
+
+def wrong_type(df: pd.DataFrame, table: str) -> str:
+    """Why a column holds another kind of value than the column registry says (numbers as text, text as
+    numbers), or ''. Columns the registry does not know, and columns with no value at all, pass."""
+    for name, col in COLUMNS.get(table, {}).items():
+        if name not in df or df[name].isna().all():
+            continue
+        values = df[name]
+        if col.dtype == "str":
+            bad = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+        else:  # numbers or booleans: text there is the fault (object columns of numbers and nulls pass)
+            bad = values.map(lambda v: isinstance(v, str | bytes)).any()
+        if bad:
+            return f"its {name} column holds {values.dtype} values, not {col.dtype} (bench/columns.py)"
+    return ""
 
 
 def _skip(path: Path, why: str, warn: Callable[[str], None]) -> None:

@@ -97,3 +97,25 @@ def test_every_result_file_follows_the_umask_checkpoints_and_sample_sets_include
     finally:
         os.umask(old)
     assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~old)
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_a_table_of_the_wrong_schema_is_skipped_with_the_loaders_warning(command, tmp_path):
+    """batch_size written as text in one runs file, images_per_s missing from every runs file: the file is
+    skipped with one warning naming it (the registry's dtype), and the rest is read; no traceback."""
+    import pandas as pd
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(RECORDED / "quiet", a)
+    shutil.copytree(RECORDED / "busy", b)
+    texty = sorted((b / "runs").glob("*.parquet"))[0]
+    for f in (b / "runs").glob("*.parquet"):
+        df = pd.read_parquet(f).drop(columns=["images_per_s"])
+        (df.assign(batch_size=df["batch_size"].astype(str)) if f == texty else df).to_parquet(f, index=False)
+    if command == "report":
+        proc = run_cli("report", "--results-dir", str(b), "--out", str(tmp_path / "out"))
+    else:
+        proc = run_cli("compare", str(a), str(b), "--out", str(tmp_path / "out"))
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 1), proc.stderr
+    warned = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning: skipping")]
+    assert len(warned) == 1 and texty.name in warned[0] and "batch_size column holds" in warned[0], proc.stderr

@@ -181,7 +181,8 @@ def speed_samples(runs: pd.DataFrame, intervals: pd.DataFrame) -> list[np.ndarra
     intervals = counted_intervals(intervals)
     by_run = dict(iter(intervals.groupby("run_id")["images_per_s"])) if len(intervals) else {}
     out = []
-    for run_id, med in zip(runs["run_id"], runs["images_per_s"], strict=True):
+    medians = runs["images_per_s"] if "images_per_s" in runs else pd.Series(np.nan, index=runs.index)
+    for run_id, med in zip(runs["run_id"], medians, strict=True):
         s = by_run[run_id].to_numpy(float) if run_id in by_run else np.array([med], dtype=float)
         out.append(s[np.isfinite(s)])
     return [s for s in out if s.size]
