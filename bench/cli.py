@@ -13,7 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bench.errors import BenchError, Parser
+from bench.errors import BenchError, Parser, disk_full
 from bench.executors import EXTRA, executor_module
 from bench.frameworks import FRAMEWORKS, INSTALL_HINT, MODES, REGISTRY, drop_missing_optional, installed
 from bench.precision import LOSS_SCALERS, PRECISIONS
@@ -262,7 +262,17 @@ COMMANDS = {"run": cmd_run, "list": cmd_list, "download": cmd_download}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Every command; a full disk anywhere in one is one `error:` line and exit 2, as bad input is."""
+    try:
+        return command(sys.argv[1:] if argv is None else argv)
+    except OSError as e:
+        if not disk_full(e):
+            raise
+        print(f"error: {disk_full(e)}", file=sys.stderr)
+        return 2
+
+
+def command(argv: list[str]) -> int:
     if argv and argv[0] in DELEGATED:
         module, function, _ = DELEGATED[argv[0]]
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 
 
 class BenchError(Exception):
@@ -30,3 +31,12 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         raise BenchError(message)
+
+
+def disk_full(e: OSError) -> str:
+    """The one line a full disk (or quota) is reported as, or '' for any other OSError."""
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return ""
+    where = f" writing {e.filename}" if e.filename else ""
+    return (f"no space left on the device{where}: what was recorded before is kept; "
+            "free some space and run the same command again (finished runs are skipped, others resume)")  # fmt: skip
