@@ -134,19 +134,23 @@ def plant(folder: Path, step: int, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", list(CRAFTED))
-def test_a_crafted_newest_checkpoint_falls_back_to_the_one_before_and_ends_as_an_uninterrupted_run(
-    kind, interrupted, whole, suite, env, tmp_path
+def test_each_crafted_checkpoint_is_passed_over_for_the_one_before_and_the_run_ends_as_an_uninterrupted_one(
+    interrupted, whole, suite, env, tmp_path
 ):
+    """One crafted file per kind, at steps 13 down to 9 (the genuine 14 removed): each is named in its own
+    warning and passed over for the one before it, down to the genuine checkpoint of step 8."""
     results = tmp_path / "r"
     shutil.copytree(interrupted, results)
-    newest = checkpoint.checkpoints(folder_of(results))[0]
-    bad = plant(newest.parent, 14, CRAFTED[kind](newest.read_bytes()))
+    newest, genuine = checkpoint.checkpoints(folder_of(results))
+    good = newest.read_bytes()
     newest.unlink()
+    planted = {kind: plant(genuine.parent, 13 - i, make(good)) for i, (kind, make) in enumerate(CRAFTED.items())}
     proc = run_cli(*args(results, suite), env=env)
     assert proc.returncode == 0, proc.stderr
     warned = [ln for ln in proc.stderr.splitlines() if "warning: checkpoint" in ln]
-    assert len(warned) == 1 and str(bad) in warned[0] and "the one before" in warned[0], proc.stderr
+    assert len(warned) == len(CRAFTED), proc.stderr
+    for (kind, path), line in zip(planted.items(), warned, strict=True):
+        assert str(path) in line and "the one before" in line, (kind, line)
     assert ended(results)[2]["resumed_from"] == "8"
     assert_same_end(results, whole)
 
