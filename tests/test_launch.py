@@ -32,6 +32,8 @@ def uses(path: Path) -> set[str]:
             found.add("PYTHONPATH")
         elif isinstance(node, ast.Assign) and any(getattr(t, "id", "").startswith("REPO") for t in node.targets):
             found.add("REPO")
+        elif isinstance(node, ast.Attribute) and node.attr == "parents":
+            found.add("REPO")  # Path(__file__).parents[...]: a repository root of its own
     return found
 
 
