@@ -34,8 +34,9 @@ def storage_dir() -> Path:
 
 
 def pytest_args(action: str, threshold: str, storage: Path) -> list[str]:
-    # -n 0: timed alone, with no test workers beside (the test run's addopts start two)
-    common = ["-p", "no:cacheprovider", "-n", "0", "--benchmark-only", f"--benchmark-storage=file://{storage}",
+    # -n 0 --dist no: timed alone, with no test workers beside (the test run's addopts start two; with any
+    # --dist, pytest-benchmark turns itself off)
+    common = ["-p", "no:cacheprovider", "-n", "0", "--dist", "no", "--benchmark-only", f"--benchmark-storage=file://{storage}",
               "--benchmark-columns=min,median,max,iqr,rounds", "--benchmark-sort=name", "--timeout=3600"]  # fmt: skip
     if action == "save":
         return [*common, "--benchmark-save=baseline"]
@@ -54,7 +55,8 @@ def main(argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "pytest", str(REPO / "benchmarks" / "test_step_speed.py"),
            *pytest_args(a.action, a.threshold, storage), *rest]  # fmt: skip
     print(f"benchmark store: {storage}", file=sys.stderr, flush=True)
-    return subprocess.run(cmd, cwd=REPO).returncode
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}  # not a test worker's
+    return subprocess.run(cmd, cwd=REPO, env=env).returncode
 
 
 if __name__ == "__main__":

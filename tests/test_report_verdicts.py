@@ -153,19 +153,22 @@ def test_real_runs_verdicts_name_their_own_frameworks(real_results, tmp_path):
 
 
 def scaled_copy(results: Path, out: Path, factors: dict[str, tuple[float, float]]) -> Path:
-    """The runs with each named framework's images/s and peak RSS multiplied by (speed, memory) factors."""
+    """The runs with every run's images/s (runs and intervals) and peak RSS set to those of one reference run
+    times its framework's (speed, memory) factors (1 for the others): the ratios are then the factors with
+    no spread, whatever the load did to the recorded runs (two seeds recorded on a busy machine differed
+    more than the 5x asked for, and the intervals crossed 1)."""
     shutil.copytree(results, out)
-    for run_file in (out / "runs").glob("*.parquet"):
-        row = pd.read_parquet(run_file)
+    rows = {f: pd.read_parquet(f) for f in sorted((out / "runs").glob("*.parquet"))}
+    base = next(f for f, r in rows.items() if r["framework"].iloc[0] == REFERENCE)
+    base_speed, base_rss = rows[base]["images_per_s"].iloc[0], rows[base]["peak_rss_mb"].iloc[0]
+    base_iv = pd.read_parquet(out / "intervals" / base.name)
+    for run_file, row in rows.items():
         speed, memory = factors.get(row["framework"].iloc[0], (1.0, 1.0))
-        row["images_per_s"] *= speed
-        row["peak_rss_mb"] *= memory
+        row["images_per_s"], row["peak_rss_mb"] = base_speed * speed, base_rss * memory
         row.to_parquet(run_file, index=False)
-        iv_file = out / "intervals" / run_file.name
-        if iv_file.exists():
-            iv = pd.read_parquet(iv_file)
-            iv["images_per_s"] *= speed
-            iv.to_parquet(iv_file, index=False)
+        iv = base_iv.assign(run_id=run_file.stem)
+        iv["images_per_s"] *= speed
+        iv.to_parquet(out / "intervals" / run_file.name, index=False)
     return out
 
 
