@@ -75,10 +75,10 @@ def belongs(ckpt: checkpoint.Checkpoint, spec: RunSpec, trainer, stream: InputSt
     if "provenance" not in meta:
         raise ValueError("it records no seed and data checksum (written before checkpoints did)")
     theirs, mine = meta["provenance"], provenance(spec, stream)
-    if not isinstance(theirs, dict) or theirs.get("seed") != mine["seed"]:
-        raise ValueError(
-            f"it was written from another seed ({theirs.get('seed') if isinstance(theirs, dict) else '?'})"
-        )
+    if not isinstance(theirs, dict):
+        raise ValueError("its provenance record is not an object")
+    if theirs.get("seed") != mine["seed"]:
+        raise ValueError(f"it was written from another seed ({theirs.get('seed')})")
     if theirs.get("data") != mine["data"]:
         raise ValueError("it was trained on other data (the dataset behind this run changed since)")
     expected = {f"fw/{k}": v for k, v in trainer.checkpoint_state().items()}

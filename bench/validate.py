@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
@@ -295,30 +296,32 @@ def check_fid_samples(n: int) -> None:
 def check_cache_dir() -> None:
     """The user cache (datasets, compile caches, FID references) is a writable directory or can be made
     one: found here, not inside every worker after the suite started."""
-    import tempfile
-
     from bench.files import cache_root
 
     root = cache_root()
     what = f"cache directory {root} (BENCH_CACHE_DIR, else XDG_CACHE_HOME/gan-bench, else ~/.cache/gan-bench)"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
     except FileExistsError:
         raise BenchError(f"{what} is not a directory") from None
     except OSError as e:
         raise BenchError(f"cannot write to {what}: {e.strerror or e}") from None
+    if why := write_problem(root):
+        raise BenchError(f"cannot write to {what}: {why}")
+
+
+def write_problem(folder: Path) -> str:
+    """Why `folder` cannot take a new file, or '': the one probe the results and cache checks share."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        return str(e.strerror or e)
+    return ""
 
 
 def probe_writable(results_dir: Path) -> None:
     """Each existing directory of the results layout takes a file (found now, not after training)."""
-    import tempfile
-
     for p in (results_dir, *(results_dir / d for d in RESULT_DIRS)):
-        if p.is_dir():
-            try:
-                with tempfile.TemporaryFile(dir=p):
-                    pass
-            except OSError as e:
-                raise BenchError(f"cannot write to results directory {p} ({e.strerror or e})") from None
+        if p.is_dir() and (why := write_problem(p)):
+            raise BenchError(f"cannot write to results directory {p} ({why})")
